@@ -1,0 +1,4 @@
+#ifndef MTL_CBLAS_SHIM_H
+#define MTL_CBLAS_SHIM_H
+#include <cblas.h>
+#endif

@@ -1,0 +1,68 @@
+/// The collective operations the trainer needs, independent of how processes talk.
+///
+/// Invariants shared with every implementation (as in PyTorch DDP and Horovod): every rank calls
+/// the same collectives in the same order with buffers of the same length. Each call is a
+/// synchronisation point. A size-1 communicator returns at once.
+public protocol Communicator: AnyObject {
+    /// This process's rank, 0 ..< size.
+    var rank: Int { get }
+    /// The number of processes.
+    var size: Int { get }
+    /// Element-wise sum over all ranks, in place.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws
+    /// Element-wise sum over all ranks, in place.
+    func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws
+    /// Copies `root`'s bytes into every rank's buffer.
+    func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
+    /// Every rank's value, indexed by rank.
+    func allgather(_ value: UInt64) throws -> [UInt64]
+    /// Waits until every rank has arrived.
+    func barrier() throws
+    /// Ends every process of the job; used when one rank fails so that no other rank waits forever.
+    func abort(code: Int32) -> Never
+}
+
+extension Communicator {
+    /// True on the rank that evaluates, logs and writes files.
+    public var isRoot: Bool { rank == 0 }
+
+    /// Sums an array of doubles over all ranks.
+    public func allreduceSum(_ values: inout [Double]) throws {
+        try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
+    }
+
+    /// Sums an array of floats over all ranks.
+    public func allreduceSum(_ values: inout [Float]) throws {
+        try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
+    }
+
+    /// Broadcasts a byte array of any length from `root` (the length travels first).
+    public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
+        var count = UInt64(bytes.count)
+        try withUnsafeMutableBytes(of: &count) { try broadcast($0, root: root) }
+        var out = rank == root ? bytes : [UInt8](repeating: 0, count: Int(count))
+        if !out.isEmpty { try out.withUnsafeMutableBytes { try broadcast($0, root: root) } }
+        return out
+    }
+}
+
+/// A communicator of one process: collectives are identities.
+public final class SingleProcessCommunicator: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {}
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {}
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        precondition(root == 0, "broadcast root \(root) out of range for a single process")
+    }
+    public func allgather(_ value: UInt64) throws -> [UInt64] { [value] }
+    public func barrier() throws {}
+    public func abort(code: Int32) -> Never { exit(code) }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

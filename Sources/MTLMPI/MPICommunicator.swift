@@ -1,0 +1,122 @@
+import CMPI
+import MTLDistributed
+
+/// An MPI call that returned an error code, with MPI's own message.
+public struct MPIError: Error, CustomStringConvertible {
+    public let call: String
+    public let code: Int32
+    public let message: String
+    public var description: String { "\(call) failed (MPI error \(code)): \(message)" }
+}
+
+/// The job's MPI communicator: a private duplicate of MPI_COMM_WORLD with errors set to return,
+/// so that every failure becomes a thrown `MPIError` naming the call.
+public final class MPICommunicator: Communicator {
+    private var comm: MPI_Comm?
+    public let rank: Int
+    public let size: Int
+    nonisolated(unsafe) private static var initializedHere = false
+
+    /// Initialises MPI (once per process) and duplicates the world communicator.
+    public init() throws {
+        var flag: Int32 = 0
+        try Self.check(MPI_Initialized(&flag), "MPI_Initialized")
+        if flag == 0 {
+            try Self.check(MPI_Init(nil, nil), "MPI_Init")
+            Self.initializedHere = true
+        }
+        try Self.check(MPI_Comm_set_errhandler(mtl_mpi_comm_world(), mtl_mpi_errors_return()),
+                       "MPI_Comm_set_errhandler")
+        var dup: MPI_Comm? = mtl_mpi_comm_null()
+        try Self.check(MPI_Comm_dup(mtl_mpi_comm_world(), &dup), "MPI_Comm_dup")
+        try Self.check(MPI_Comm_set_errhandler(dup, mtl_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        comm = dup
+        var r: Int32 = 0, s: Int32 = 0
+        try Self.check(MPI_Comm_rank(dup, &r), "MPI_Comm_rank")
+        try Self.check(MPI_Comm_size(dup, &s), "MPI_Comm_size")
+        rank = Int(r)
+        size = Int(s)
+    }
+
+    /// Frees the communicator and finalises MPI if this process initialised it.
+    public func finalize() {
+        if comm != mtl_mpi_comm_null() { _ = MPI_Comm_free(&comm) }
+        var finalized: Int32 = 0
+        _ = MPI_Finalized(&finalized)
+        if Self.initializedHere && finalized == 0 { _ = MPI_Finalize() }
+    }
+
+    static func check(_ code: Int32, _ call: String) throws {
+        guard code != mtl_mpi_success() else { return }
+        var buf = [CChar](repeating: 0, count: Int(mtl_mpi_max_error_string()) + 1)
+        var len: Int32 = 0
+        _ = MPI_Error_string(code, &buf, &len)
+        let message = String(decoding: buf.prefix(Int(len)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        throw MPIError(call: call, code: code, message: message)
+    }
+
+    // MPI counts are Int32: long buffers go in chunks.
+    private static let chunk = 1 << 28
+
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+        guard size > 1, let base = buffer.baseAddress else { return }
+        var start = 0
+        while start < buffer.count {
+            let n = min(Self.chunk, buffer.count - start)
+            try Self.check(MPI_Allreduce(mtl_mpi_in_place(), base + start, Int32(n), mtl_mpi_float(),
+                                         mtl_mpi_sum(), comm), "MPI_Allreduce(float, sum)")
+            start += n
+        }
+    }
+
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
+        guard size > 1, let base = buffer.baseAddress else { return }
+        var start = 0
+        while start < buffer.count {
+            let n = min(Self.chunk, buffer.count - start)
+            try Self.check(MPI_Allreduce(mtl_mpi_in_place(), base + start, Int32(n), mtl_mpi_double(),
+                                         mtl_mpi_sum(), comm), "MPI_Allreduce(double, sum)")
+            start += n
+        }
+    }
+
+    public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
+        guard size > 1, let base = buffer.baseAddress else { return }
+        var start = 0
+        while start < buffer.count {
+            let n = min(Self.chunk, buffer.count - start)
+            try Self.check(MPI_Bcast(base + start, Int32(n), mtl_mpi_byte(), Int32(root), comm), "MPI_Bcast")
+            start += n
+        }
+    }
+
+    public func allgather(_ value: UInt64) throws -> [UInt64] {
+        var mine = value
+        var all = [UInt64](repeating: 0, count: size)
+        try all.withUnsafeMutableBufferPointer { out in
+            try Self.check(MPI_Allgather(&mine, 1, mtl_mpi_uint64(), out.baseAddress, 1, mtl_mpi_uint64(), comm),
+                           "MPI_Allgather")
+        }
+        return all
+    }
+
+    public func barrier() throws {
+        try Self.check(MPI_Barrier(comm), "MPI_Barrier")
+    }
+
+    public func abort(code: Int32) -> Never {
+        _ = MPI_Abort(mtl_mpi_comm_world(), code)
+        exit(code)
+    }
+}
+
+/// Whether this process was started by an MPI launcher (mpirun/mpiexec, srun with PMI/PMIx).
+/// Without one the program runs as a single process and never initialises MPI.
+public func launchedByMPI(environment: [String: String]) -> Bool {
+    let markers = ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"]
+    return markers.contains { environment[$0] != nil }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,2 @@
+import XCTest
+final class EndToEndTestsSmoke: XCTestCase { func testNothing() {} }

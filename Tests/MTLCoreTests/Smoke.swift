@@ -1,0 +1,2 @@
+import XCTest
+final class MTLCoreTestsSmoke: XCTestCase { func testNothing() {} }

@@ -1,0 +1,2 @@
+import XCTest
+final class MTLTrainingTestsSmoke: XCTestCase { func testNothing() {} }
