@@ -41,5 +41,6 @@ let package = Package(
         .testTarget(name: "MTLCoreTests", dependencies: ["MTLCore"]),
         .testTarget(name: "MTLTrainingTests", dependencies: ["MTLTraining", "MTLCore", "MTLDistributed"]),
         .testTarget(name: "EndToEndTests", dependencies: []),
-    ]
+    ],
+    swiftLanguageModes: [.v5]
 )

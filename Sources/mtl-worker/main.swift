@@ -1,7 +1,229 @@
-import MTLMPI
-import MTLDistributed
+import ArgumentParser
 import Foundation
-let c: Communicator = launchedByMPI(environment: ProcessInfo.processInfo.environment) ? try MPICommunicator() : SingleProcessCommunicator()
-try CollectiveChecks.run(on: c)
-print("rank \(c.rank) of \(c.size) ok")
-(c as? MPICommunicator)?.finalize()
+import Logging
+import MTLCore
+import MTLDistributed
+import MTLMPI
+import MTLTraining
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "OpenBLAS threads per process (default: training.threads from the config, else 1).")
+    var threads: Int?
+
+    @Option(help: "Log level: trace, debug, info, warning, error.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+}
+
+/// Starts MPI when a launcher started this process (otherwise one local process), sets up
+/// logging, runs `body`, and turns any error into a message and a non-zero exit. Under MPI a
+/// failing rank aborts the whole job, so no other rank waits for it forever.
+func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, _ body: (Communicator, Logger) throws -> Void) throws {
+    let comm: Communicator
+    do {
+        comm = launchedByMPI(environment: ProcessInfo.processInfo.environment) ? try MPICommunicator() : SingleProcessCommunicator()
+    } catch {
+        FileHandle.standardError.write(Data("error: cannot start MPI: \(error)\nHINT: run under mpirun from Open MPI, or without a launcher for one process\n".utf8))
+        throw ExitCode(1)
+    }
+    let level = Logger.Level(rawValue: common.logLevel) ?? .info
+    let rank = comm.rank, size = comm.size
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: size > 1 ? "\(label)[\(rank)]" : label)
+        h.logLevel = rank == 0 ? level : max(level, .warning)
+        return h
+    }
+    BLAS.setThreads(common.threads ?? configThreads ?? 1)
+    let logger = Logger(label: "mtl-worker")
+    do {
+        try body(comm, logger)
+    } catch {
+        let prefix = size > 1 ? "rank \(rank): " : ""
+        FileHandle.standardError.write(Data("error: \(prefix)\(error)\n".utf8))
+        if size > 1 { comm.abort(code: 1) }
+        throw ExitCode(1)
+    }
+    (comm as? MPICommunicator)?.finalize()
+}
+
+func loadConfig(_ path: String) throws -> RunConfig {
+    do { return try RunConfig.load(path: path) } catch let e as UserError {
+        FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a multi-task model, data-parallel over MPI when started by mpirun.",
+        discussion: "Writes metrics.jsonl, summary.json and checkpoints/ under the output folder; rank 0 evaluates and writes.")
+
+    @Option(help: "The run's YAML config.") var config: String
+    @Option(help: "Output folder (default: the config's output key, else runs/<config name>).") var output: String?
+    @Flag(help: "Continue the run in the output folder from its newest checkpoint.") var resume = false
+    @Option(help: "Override training.epochs.") var epochs: Int?
+    @Option(help: "Override training.batch_size (the global batch, split across ranks).") var batchSize: Int?
+    @Option(help: "Override training.seed.") var seed: Int?
+    @Option(help: "Stop after this many epochs in this invocation (resume later with --resume).") var stopAfterEpochs: Int?
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let s = seed, s < 0 { throw ValidationError("--seed must be non-negative") }
+        if let s = stopAfterEpochs, s < 1 { throw ValidationError("--stop-after-epochs must be at least 1") }
+    }
+
+    func run() throws {
+        var cfg = try loadConfig(config)
+        if let e = epochs { cfg.training.epochs = e }
+        if let b = batchSize { cfg.training.batchSize = b }
+        if let s = seed { cfg.training.seed = UInt64(s) }
+        let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
+        let out = output ?? cfg.output ?? "runs/\(name)"
+        try withRuntime(common, threads: cfg.training.threads) { comm, logger in
+            let run = try TrainingRun(config: cfg, comm: comm,
+                                      options: .init(output: out, resume: resume, stopAfterEpochs: stopAfterEpochs,
+                                                     interactive: isatty(STDERR_FILENO) != 0),
+                                      logger: logger)
+            if let summary = try run.run(), let test = summary["test"] as? [String: [String: Double]] {
+                print("Test metrics (\(summary["test_parameters"] ?? "")), \(comm.size) rank(s), \(String(format: "%.1f", summary["wall_seconds"] as? Double ?? 0)) s training:")
+                print(TrainingRun.table(test, tasks: run.trainer.tasks))
+                print("Summary: \(run.summaryPath)")
+            }
+        }
+    }
+}
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a split of its run's data; prints JSON.")
+    @Option(help: "A checkpoint written by train.") var checkpoint: String
+    @Option(help: "The split: train, validation or test.") var split: String = "test"
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard ["train", "validation", "test"].contains(split) else { throw ValidationError("--split must be train, validation or test") }
+    }
+
+    func run() throws {
+        try withRuntime(common) { comm, _ in
+            guard comm.isRoot else { return }
+            let file = try SafeTensors.read(path: checkpoint)
+            let (cfg, pre) = try Checkpoint.runConfig(of: file)
+            let data = try LoadedData.load(config: cfg, preprocessor: pre)
+            guard let s = split == "train" ? data.train : (split == "validation" ? data.validation : data.test) else {
+                throw UserError("the run has no \(split) split", hint: "its config defines no \(split) file or fraction")
+            }
+            let model = makeModel(cfg.model, preprocessor: pre, maxRows: 1024, seed: cfg.training.seed)
+            try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
+            let metrics = Evaluator.metrics(Evaluator.predict(model: model, split: s, tasks: pre.tasks), split: s)
+            print(TrainingRun.json(["checkpoint": checkpoint, "split": split, "rows": s.rows, "metrics": metrics], pretty: true))
+        }
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write per-task predictions for an input file as CSV.",
+        discussion: "Columns: line (the input line), then per binary task its positive-class probability, per multiclass task one probability column per class (task:class), per regression task its value.")
+    @Option(help: "A checkpoint written by train.") var checkpoint: String
+    @Option(help: "Input file with the training data's feature columns and format.") var input: String
+    @Option(help: "Output CSV file (written atomically).") var output: String
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try withRuntime(common) { comm, _ in
+            guard comm.isRoot else { return }
+            let file = try SafeTensors.read(path: checkpoint)
+            let (cfg, pre) = try Checkpoint.runConfig(of: file)
+            let d = cfg.data
+            let table = try TextTable.read(path: input, format: .init(separator: cfg.separatorByte, header: d.header, columns: d.columns,
+                                                                      comment: d.comment, trim: d.trim, skipBadRows: false))
+            let split = try pre.encode(table, split: "input", labels: false)
+            let model = makeModel(cfg.model, preprocessor: pre, maxRows: 1024, seed: cfg.training.seed)
+            try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
+            let p = Evaluator.predict(model: model, split: split, tasks: pre.tasks)
+            var header = ["line"]
+            for t in pre.tasks {
+                if t.taskKind == .multiclass { header += t.classes.map { csvField("\(t.name):\($0)") } } else { header.append(csvField(t.name)) }
+            }
+            var text = header.joined(separator: ",") + "\n"
+            for r in 0..<split.rows {
+                var fields = [String(table.lines[r])]
+                for (t, task) in pre.tasks.enumerated() {
+                    let k = task.outputs
+                    for c in 0..<k { fields.append(String(format: "%.6g", p.values[t][r * k + c])) }
+                }
+                text += fields.joined(separator: ",") + "\n"
+            }
+            try AtomicFile.write(output, text: text)
+            FileHandle.standardError.write(Data("wrote \(split.rows) rows to \(output)\n".utf8))
+        }
+    }
+
+    func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a reference workload on synthetic data and print samples/s (JSON), to compare with the PyTorch peer.")
+    @Option(help: "Workload: hps (trunk 512-256, heads 64-1, Adam).") var workload: String = "hps"
+    @Option(help: "Input width.") var dim: Int = 512
+    @Option(help: "Binary tasks.") var tasks: Int = 2
+    @Option(help: "Batch per rank.") var batch: Int = 256
+    @Option(help: "Timed steps.") var steps: Int = 300
+    @Option(help: "Warm-up steps before timing.") var warmup: Int = 20
+    @Option(help: "Synthetic rows.") var rows: Int = 100_000
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        for (name, v) in [("--dim", dim), ("--tasks", tasks), ("--batch", batch), ("--steps", steps), ("--rows", rows)] where v < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+    }
+
+    func run() throws {
+        try withRuntime(common) { comm, logger in
+            let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
+                                      warmup: warmup, rows: rows, comm: comm, logger: logger)
+            if comm.isRoot {
+                print(TrainingRun.json(["workload": r.workload, "world_size": r.worldSize, "batch": r.batchPerRank, "dim": dim,
+                                        "steps": r.steps, "seconds": r.seconds, "samples_per_sec": r.samplesPerSecond,
+                                        "parameters": r.parameters, "threads": common.threads ?? 1]))
+            }
+        }
+    }
+}
+
+struct SelfTest: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "selftest",
+        abstract: "Check the MPI collectives at this world size (sum == x * size, broadcast, allgather).")
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try withRuntime(common) { comm, _ in
+            try CollectiveChecks.run(on: comm)
+            try comm.barrier()
+            if comm.isRoot { print("selftest: collectives correct on \(comm.size) rank(s)") }
+        }
+    }
+}
+
+struct MTLWorker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mtl-worker",
+        abstract: "Data-parallel multi-task learning over MPI.",
+        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self, SelfTest.self])
+}
+
+MTLWorker.main()

@@ -1,0 +1,66 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Loss functions over a batch with a per-sample mask for missing labels.
+///
+/// Each returns the *sum* of the per-sample losses of the unmasked rows and writes
+/// `scale * d(loss_i)/d(logits_i)` into `gradient` (zero on masked rows). The trainer passes
+/// `scale = weight / labelled rows in the global batch`, so the gradients of all ranks add up to
+/// the gradient of the global-batch mean, whatever the number of ranks.
+public enum Loss {
+    /// log(1 + exp(-|z|)) + max(z, 0) - z y: binary cross-entropy with logits, stable for any z.
+    public static func binaryCrossEntropyWithLogits(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+                                                    mask: UnsafePointer<Float>, rows: Int, scale: Float,
+                                                    gradient: UnsafeMutablePointer<Float>) -> Double {
+        var total: Double = 0
+        for i in 0..<rows {
+            guard mask[i] != 0 else { gradient[i] = 0; continue }
+            let z = logits[i], y = targets[i]
+            total += Double(max(z, 0) - z * y + log1pf(expf(-abs(z))))
+            gradient[i] = scale * (sigmoid(z) - y)
+        }
+        return total
+    }
+
+    /// Softmax cross-entropy; `targets` hold class indices as Floats; logits are (rows, classes).
+    public static func softmaxCrossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+                                           mask: UnsafePointer<Float>, rows: Int, classes: Int, scale: Float,
+                                           gradient: UnsafeMutablePointer<Float>) -> Double {
+        var total: Double = 0
+        for i in 0..<rows {
+            let z = logits + i * classes, g = gradient + i * classes
+            guard mask[i] != 0 else { g.update(repeating: 0, count: classes); continue }
+            var m = -Float.infinity
+            for c in 0..<classes { m = max(m, z[c]) }
+            var sum: Float = 0
+            for c in 0..<classes { sum += expf(z[c] - m) }
+            let logSum = m + logf(sum)
+            let label = Int(targets[i])
+            total += Double(logSum - z[label])
+            for c in 0..<classes { g[c] = scale * (expf(z[c] - logSum) - (c == label ? 1 : 0)) }
+        }
+        return total
+    }
+
+    /// Squared error (z - y)^2 per sample.
+    public static func meanSquaredError(predictions: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+                                        mask: UnsafePointer<Float>, rows: Int, scale: Float,
+                                        gradient: UnsafeMutablePointer<Float>) -> Double {
+        var total: Double = 0
+        for i in 0..<rows {
+            guard mask[i] != 0 else { gradient[i] = 0; continue }
+            let d = predictions[i] - targets[i]
+            total += Double(d * d)
+            gradient[i] = scale * 2 * d
+        }
+        return total
+    }
+
+    @inline(__always)
+    public static func sigmoid(_ z: Float) -> Float {
+        z >= 0 ? 1 / (1 + expf(-z)) : { let e = expf(z); return e / (1 + e) }()
+    }
+}

@@ -1,0 +1,49 @@
+/// A row-major view of Float32 memory owned elsewhere: (rows, cols), row stride = cols.
+public struct Matrix {
+    public var pointer: UnsafeMutablePointer<Float>
+    public var rows: Int
+    public var cols: Int
+
+    public init(_ pointer: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
+        self.pointer = pointer
+        self.rows = rows
+        self.cols = cols
+    }
+
+    public var count: Int { rows * cols }
+
+    public subscript(row: Int, col: Int) -> Float {
+        get { pointer[row * cols + col] }
+        nonmutating set { pointer[row * cols + col] = newValue }
+    }
+
+    /// The same memory seen with fewer rows (a smaller batch in a buffer sized for the largest).
+    public func withRows(_ n: Int) -> Matrix { Matrix(pointer, rows: n, cols: cols) }
+}
+
+/// An owned, aligned Float32 buffer that is allocated once and reused: the training step
+/// allocates nothing, it only writes into buffers like this one.
+public final class FloatBuffer {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    public init(count: Int, value: Float = 0) {
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: value, count: max(count, 1))
+    }
+
+    deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+
+    public func matrix(rows: Int, cols: Int) -> Matrix {
+        precondition(rows * cols <= count, "matrix (\(rows), \(cols)) exceeds buffer of \(count)")
+        return Matrix(pointer, rows: rows, cols: cols)
+    }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    public var array: [Float] { Array(buffer) }
+}

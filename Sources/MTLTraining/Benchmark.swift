@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import MTLCore
+import MTLDistributed
+
+/// The reference workloads of the PyTorch peer (shared/peers/README.md), trained on synthetic
+/// data from a fixed random linear teacher, timed between barriers.
+public enum Benchmark {
+    public struct Result {
+        public var workload: String
+        public var worldSize: Int
+        public var batchPerRank: Int
+        public var steps: Int
+        public var seconds: Double
+        public var samplesPerSecond: Double { Double(worldSize * batchPerRank * steps) / seconds }
+        public var parameters: Int
+    }
+
+    /// Rows x ~ N(0, 1)^dim; per task a teacher w ~ N(0, 1/dim), b ~ N(0, 0.25), and
+    /// y ~ Bernoulli(sigmoid(4 (x.w + b))), as in the peer.
+    public static func syntheticData(rows: Int, dim: Int, tasks: Int, seed: UInt64) -> LoadedData {
+        var rng = SplitMix64(seed: seed)
+        var x = [Float](repeating: 0, count: rows * dim)
+        for i in x.indices { x[i] = rng.nextNormal() }
+        var targets: [[Float]] = [], masks: [[Float]] = []
+        for _ in 0..<tasks {
+            let w = (0..<dim).map { _ in rng.nextNormal() / Float(dim).squareRoot() }
+            let b = rng.nextNormal() * 0.5
+            var y = [Float](repeating: 0, count: rows)
+            for r in 0..<rows {
+                var z = b
+                for j in 0..<dim { z += x[r * dim + j] * w[j] }
+                y[r] = rng.nextUniform() < Loss.sigmoid(4 * z) ? 1 : 0
+            }
+            targets.append(y)
+            masks.append([Float](repeating: 1, count: rows))
+        }
+        let pre = Preprocessor(
+            numeric: (0..<dim).map { .init(name: "f\($0)", mean: 0, std: 1) }, categorical: [], encoding: "onehot",
+            embeddingDim: 8, missing: [],
+            tasks: (0..<tasks).map { .init(name: "task\($0)", column: "label\($0)", kind: "binary", positive: ["1"], negative: [],
+                                           classes: [], targetMean: 0, targetStd: 1, weight: 1) })
+        let split = EncodedSplit(name: "train", rows: rows, denseWidth: dim, dense: x, categoryColumns: 0, categories: [],
+                                 targets: targets, masks: masks)
+        return LoadedData(preprocessor: pre, train: split, validation: nil, test: nil, skipped: [])
+    }
+
+    /// The config of a workload: hps = trunk 512-256, heads 64, Adam lr 1e-3.
+    public static func config(workload: String, globalBatch: Int) throws -> RunConfig {
+        guard workload == "hps" else {
+            throw UserError("--workload \(workload) is not available", hint: "workloads: hps")
+        }
+        let yaml = """
+        data: {train: synthetic}
+        tasks: [{name: task0, column: label0, kind: binary, positive: ["1"]}]
+        model: {architecture: hard-sharing, trunk: [512, 256], head: [64]}
+        training: {epochs: 1, batch_size: \(globalBatch), optimizer: adam, learning_rate: 0.001}
+        """
+        return try RunConfig.parse(text: yaml, path: "<bench \(workload)>")
+    }
+
+    public static func run(workload: String, dim: Int, tasks: Int, batchPerRank: Int, steps: Int, warmup: Int,
+                           rows: Int, comm: Communicator, logger: Logger) throws -> Result {
+        let config = try self.config(workload: workload, globalBatch: batchPerRank * comm.size)
+        let data = syntheticData(rows: rows, dim: dim, tasks: tasks, seed: 0)
+        let trainer = try Trainer(config: config, data: data, comm: comm, logger: logger)
+        let perEpoch = trainer.stepsPerEpoch
+        var order = trainer.permutation(epoch: 0)
+        var epoch = 0, s = 0
+        func next() throws {
+            if s == perEpoch - 1 || (s + 1) * trainer.globalBatch > rows { epoch += 1; order = trainer.permutation(epoch: epoch); s = 0 }
+            try trainer.trainStep(order: order, batchIndex: s)
+            s += 1
+        }
+        for _ in 0..<warmup { try next() }
+        try comm.barrier()
+        let start = Date()
+        for _ in 0..<steps { try next() }
+        try comm.barrier()
+        return Result(workload: workload, worldSize: comm.size, batchPerRank: batchPerRank, steps: steps,
+                      seconds: Date().timeIntervalSince(start), parameters: trainer.parameterCount)
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import MTLCore
+
+/// Checkpoints in the safetensors format: every parameter under its name, the optimizer state
+/// as `optimizer.<slot>.<parameter>`, and in the metadata the step, epoch, seed, best value,
+/// the config text and the fitted preprocessing. Written atomically by rank 0 only.
+public enum Checkpoint {
+    public static let format = "mtl-worker-checkpoint"
+    public static let version = "1"
+
+    static func slotNames(_ optimizer: Optimizer) -> [String] {
+        optimizer.stateMultiplier == 2 ? ["exp_avg", "exp_avg_sq"] : ["momentum_buffer"]
+    }
+
+    /// Writes parameters (and optimizer state when given) with metadata to `path`.
+    public static func write(path: String, store: ParameterStore, parameters: UnsafeBufferPointer<Float>,
+                             optimizer: Optimizer?, state: UnsafeBufferPointer<Float>?, metadata: [String: String]) throws {
+        var tensors: [(name: String, shape: [Int], buffer: Int, offset: Int)] = store.entries.map { ($0.name, $0.shape, 0, $0.offset) }
+        var buffers = [parameters]
+        if let o = optimizer, let s = state {
+            for (k, slot) in slotNames(o).enumerated() {
+                tensors += store.entries.map { ("optimizer.\(slot).\($0.name)", $0.shape, 1, k * store.count + $0.offset) }
+            }
+            buffers.append(s)
+        }
+        var meta = metadata
+        meta["format"] = format
+        meta["format_version"] = version
+        meta["layout"] = store.layoutDescription
+        try SafeTensors.write(path: path, metadata: meta, tensors: tensors, buffers: buffers)
+    }
+
+    /// Reads a checkpoint's parameters (and optimizer state) into the given buffers.
+    public static func load(_ file: SafeTensors.File, store: ParameterStore, into parameters: UnsafeMutablePointer<Float>,
+                            optimizer: Optimizer?, state: UnsafeMutablePointer<Float>?) throws {
+        guard file.metadata["format"] == format else {
+            throw UserError("'\(file.path)' is not an mtl-worker checkpoint (its metadata has no format \(format))")
+        }
+        guard file.metadata["layout"] == store.layoutDescription else {
+            throw UserError("checkpoint '\(file.path)' was written for a different model layout",
+                            hint: "resume with the config that wrote it, or start a new --output folder")
+        }
+        for e in store.entries { try file.copy(e.name, shape: e.shape, into: parameters + e.offset) }
+        if let o = optimizer, let s = state {
+            for (k, slot) in slotNames(o).enumerated() {
+                for e in store.entries {
+                    try file.copy("optimizer.\(slot).\(e.name)", shape: e.shape, into: s + k * store.count + e.offset)
+                }
+            }
+        }
+    }
+
+    /// The config and preprocessing a checkpoint was trained with.
+    public static func runConfig(of file: SafeTensors.File) throws -> (RunConfig, Preprocessor) {
+        guard file.metadata["format"] == format, let text = file.metadata["config"],
+              let path = file.metadata["config_path"], let pre = file.metadata["preprocessor"] else {
+            throw UserError("'\(file.path)' is not an mtl-worker checkpoint or lacks its config", hint: "pass a file from <output>/checkpoints/")
+        }
+        var config = try RunConfig.parse(text: text, path: path)
+        if let epochs = file.metadata["epochs"].flatMap(Int.init) { config.training.epochs = epochs }
+        return (config, try Preprocessor.from(json: pre))
+    }
+}

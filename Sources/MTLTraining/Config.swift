@@ -1,0 +1,244 @@
+import Foundation
+import Yams
+import MTLCore
+
+/// The kinds of task a head can learn.
+public enum TaskKind: String, Sendable, CaseIterable {
+    case binary, multiclass, regression
+}
+
+/// One task: its label column and the rule that turns the column into a target.
+public struct TaskConfig: Sendable, Equatable {
+    public var name: String
+    public var column: String
+    public var kind: TaskKind
+    /// binary: values meaning 1.
+    public var positive: [String]
+    /// binary: values meaning 0; when empty, every non-missing value outside `positive` is 0.
+    public var negative: [String]
+    /// multiclass: the class names in order; when empty, the sorted values of the training split.
+    public var classes: [String]
+    /// Fixed weight of the task's loss.
+    public var weight: Double
+}
+
+public struct DataConfig: Sendable, Equatable {
+    public var train: String
+    public var validation: String?
+    public var test: String?
+    public var validationFraction: Double
+    public var testFraction: Double
+    public var splitSeed: UInt64
+    public var separator: String
+    public var header: Bool
+    public var columns: [String]?
+    public var comment: String?
+    public var missing: [String]
+    public var trim: Bool
+    public var numeric: [String]?
+    public var categorical: [String]?
+    public var drop: [String]
+    public var categoricalEncoding: String
+    public var embeddingDim: Int
+    public var minCategoryCount: Int
+    public var badRows: String
+}
+
+public struct ModelConfig: Sendable, Equatable {
+    public var architecture: String
+    public var trunk: [Int]
+    public var head: [Int]
+    public var activation: String
+    public var dropout: Double
+    public var layerNorm: Bool
+}
+
+public struct TrainingConfig: Sendable, Equatable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var optimizer: String
+    public var learningRate: Double
+    public var weightDecay: Double
+    public var momentum: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var clipNorm: Double
+    public var warmupSteps: Int
+    public var schedule: String
+    public var minLearningRate: Double
+    public var seed: UInt64
+    public var threads: Int
+}
+
+public struct CheckpointConfig: Sendable, Equatable {
+    public var keepLast: Int
+    public var bestMetric: String
+}
+
+/// A run's whole configuration, read from one YAML file.
+public struct RunConfig: Sendable, Equatable {
+    public var data: DataConfig
+    public var tasks: [TaskConfig]
+    public var model: ModelConfig
+    public var training: TrainingConfig
+    public var checkpoint: CheckpointConfig
+    public var output: String?
+    /// The YAML text it was read from (kept in checkpoints).
+    public var sourceText: String
+    /// Where it was read from; relative data paths are resolved against its folder.
+    public var sourcePath: String
+
+    public static let architectures = ["hard-sharing"]
+    public static let metricNames = ["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2", "loss"]
+
+    /// Reads and validates a config file.
+    public static func load(path: String) throws -> RunConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw UserError("cannot read config file '\(path)'", hint: "check the path given to --config")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw UserError("config file '\(path)' is not UTF-8 text")
+        }
+        return try parse(text: text, path: path)
+    }
+
+    /// Parses config text; `path` names it in errors and anchors relative paths.
+    public static func parse(text: String, path: String) throws -> RunConfig {
+        let node: Node
+        do {
+            guard let n = try Yams.compose(yaml: text) else {
+                throw UserError("config file '\(path)' is empty", hint: "start from configs/adult.yaml")
+            }
+            node = n
+        } catch let e as UserError { throw e } catch {
+            throw UserError("config file '\(path)' is not valid YAML: \(error)")
+        }
+        var top = try ConfigReader(file: path, path: "", node: node)
+
+        guard var d = try top.child("data") else { throw top.fail("data", nil, "is missing", hint: "add a data: section with at least train:") }
+        guard let train = try d.string("train") else { throw d.fail("train", nil, "is missing", hint: "give the training file") }
+        let dataConfig = DataConfig(
+            train: train,
+            validation: try d.string("validation"),
+            test: try d.string("test"),
+            validationFraction: try d.double("validation_fraction", default: 0, range: 0...0.9),
+            testFraction: try d.double("test_fraction", default: 0, range: 0...0.9),
+            splitSeed: UInt64(try d.int("split_seed", default: 0, min: 0)),
+            separator: try d.string("separator", default: ","),
+            header: try d.bool("header", default: true),
+            columns: try d.strings("columns"),
+            comment: try d.string("comment"),
+            missing: try d.strings("missing") ?? ["", "?", "NA", "NaN"],
+            trim: try d.bool("trim", default: true),
+            numeric: try d.strings("numeric"),
+            categorical: try d.strings("categorical"),
+            drop: try d.strings("drop") ?? [],
+            categoricalEncoding: try d.choice("categorical_encoding", ["onehot", "embedding"], default: "onehot"),
+            embeddingDim: try d.int("embedding_dim", default: 8, min: 1),
+            minCategoryCount: try d.int("min_category_count", default: 1, min: 1),
+            badRows: try d.choice("bad_rows", ["error", "skip"], default: "error"))
+        if dataConfig.separator.unicodeScalars.count != 1 && dataConfig.separator != "\\t" {
+            throw d.fail("separator", nil, "must be one character (or \\t)")
+        }
+        if !dataConfig.header && dataConfig.columns == nil {
+            throw d.fail("columns", nil, "is required when header is false", hint: "list the column names in file order")
+        }
+        if dataConfig.validation != nil && dataConfig.validationFraction > 0 {
+            throw d.fail("validation_fraction", nil, "cannot be used together with data.validation")
+        }
+        if dataConfig.test != nil && dataConfig.testFraction > 0 {
+            throw d.fail("test_fraction", nil, "cannot be used together with data.test")
+        }
+        try d.finish()
+
+        guard let taskNodes = try top.children("tasks"), !taskNodes.isEmpty else {
+            throw top.fail("tasks", nil, "is missing or empty", hint: "list at least one task with name, column and kind")
+        }
+        var tasks: [TaskConfig] = []
+        for var t in taskNodes {
+            guard let name = try t.string("name") else { throw t.fail("name", nil, "is missing") }
+            guard !tasks.contains(where: { $0.name == name }) else { throw t.fail("name", nil, "repeats the task name '\(name)'") }
+            guard let column = try t.string("column") else { throw t.fail("column", nil, "is missing", hint: "name the label column of task '\(name)'") }
+            guard let kindName = try t.string("kind"), let kind = TaskKind(rawValue: kindName) else {
+                throw t.fail("kind", nil, "must be one of: binary, multiclass, regression")
+            }
+            let task = TaskConfig(name: name, column: column, kind: kind,
+                                  positive: try t.strings("positive") ?? [],
+                                  negative: try t.strings("negative") ?? [],
+                                  classes: try t.strings("classes") ?? [],
+                                  weight: try t.double("weight", default: 1, range: 0...1e6))
+            if kind == .binary && task.positive.isEmpty {
+                throw t.fail("positive", nil, "is required for a binary task", hint: "list the values that mean 1, e.g. positive: [yes]")
+            }
+            if kind != .binary && !(task.positive.isEmpty && task.negative.isEmpty) {
+                throw t.fail("positive", nil, "applies to binary tasks only")
+            }
+            if kind != .multiclass && !task.classes.isEmpty { throw t.fail("classes", nil, "applies to multiclass tasks only") }
+            try t.finish()
+            tasks.append(task)
+        }
+
+        var m = try top.child("model") ?? ConfigReader(file: path, path: "model", node: Node([(Node, Node)]()))
+        let model = ModelConfig(
+            architecture: try m.choice("architecture", architectures, default: "hard-sharing"),
+            trunk: try m.ints("trunk") ?? [256, 128],
+            head: try m.ints("head") ?? [64],
+            activation: try m.choice("activation", ["relu", "gelu"], default: "relu"),
+            dropout: try m.double("dropout", default: 0, range: 0...0.95),
+            layerNorm: try m.bool("layer_norm", default: false))
+        try m.finish()
+
+        var tr = try top.child("training") ?? ConfigReader(file: path, path: "training", node: Node([(Node, Node)]()))
+        let training = TrainingConfig(
+            epochs: try tr.int("epochs", default: 10, min: 1),
+            batchSize: try tr.int("batch_size", default: 256, min: 1),
+            optimizer: try tr.choice("optimizer", ["adam", "adamw", "sgd"], default: "adam"),
+            learningRate: try tr.double("learning_rate", default: 1e-3, range: 0...10),
+            weightDecay: try tr.double("weight_decay", default: 0, range: 0...10),
+            momentum: try tr.double("momentum", default: 0.9, range: 0...1),
+            beta1: try tr.double("beta1", default: 0.9, range: 0...1),
+            beta2: try tr.double("beta2", default: 0.999, range: 0...1),
+            epsilon: try tr.double("epsilon", default: 1e-8, range: 0...1),
+            clipNorm: try tr.double("clip_norm", default: 0, range: 0...1e9),
+            warmupSteps: try tr.int("warmup_steps", default: 0, min: 0),
+            schedule: try tr.choice("schedule", LearningRateSchedule.Decay.allCases.map(\.rawValue), default: "constant"),
+            minLearningRate: try tr.double("min_learning_rate", default: 0, range: 0...10),
+            seed: UInt64(try tr.int("seed", default: 0, min: 0)),
+            threads: try tr.int("threads", default: 1, min: 1))
+        try tr.finish()
+
+        var c = try top.child("checkpoint") ?? ConfigReader(file: path, path: "checkpoint", node: Node([(Node, Node)]()))
+        let checkpoint = CheckpointConfig(
+            keepLast: try c.int("keep_last", default: 2, min: 1),
+            bestMetric: try c.string("best_metric", default: "mean.roc_auc"))
+        try validateMetricName(checkpoint.bestMetric, tasks: tasks, reader: c)
+        try c.finish()
+
+        let output = try top.string("output")
+        try top.finish()
+        return RunConfig(data: dataConfig, tasks: tasks, model: model, training: training, checkpoint: checkpoint,
+                         output: output, sourceText: text, sourcePath: path)
+    }
+
+    private static func validateMetricName(_ name: String, tasks: [TaskConfig], reader: ConfigReader) throws {
+        let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+        let scopes = ["mean"] + tasks.map(\.name)
+        guard parts.count == 2, scopes.contains(parts[0]), metricNames.contains(parts[1]) else {
+            throw reader.fail("best_metric", nil, "is '\(name)'; it must be <task or mean>.<metric>",
+                              hint: "tasks: \(scopes.joined(separator: ", ")); metrics: \(metricNames.joined(separator: ", "))")
+        }
+    }
+
+    /// Resolves a data path from the config against the config file's folder.
+    public func resolve(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        let dir = (sourcePath as NSString).deletingLastPathComponent
+        return dir.isEmpty ? path : (dir as NSString).appendingPathComponent(path)
+    }
+
+    /// The separator as one byte.
+    public var separatorByte: UInt8 {
+        data.separator == "\\t" ? UInt8(ascii: "\t") : Array(data.separator.utf8)[0]
+    }
+}

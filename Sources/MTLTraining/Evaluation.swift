@@ -1,0 +1,108 @@
+import Foundation
+import MTLCore
+
+/// Per-task predictions for a split, in the target's own terms: the positive-class probability
+/// (binary), class probabilities (multiclass, row-major) or the value in the target's units
+/// (regression).
+public struct Predictions {
+    public var tasks: [Preprocessor.TaskEncoding]
+    public var values: [[Double]]
+    /// The mean training objective per task (in standardised units for regression).
+    public var loss: [Double]
+}
+
+/// Runs a model over whole splits in chunks of its row capacity and computes the metrics.
+public enum Evaluator {
+    public static func predict(model: MultiTaskModel, split: EncodedSplit, tasks: [Preprocessor.TaskEncoding]) -> Predictions {
+        let chunk = model.maxRows
+        var values = tasks.map { _ in [Double]() }
+        for (t, task) in tasks.enumerated() { values[t].reserveCapacity(split.rows * task.outputs) }
+        var lossSums = [Double](repeating: 0, count: tasks.count)
+        let scratch = FloatBuffer(count: chunk * (tasks.map(\.outputs).max() ?? 1))
+        let dense = FloatBuffer(count: chunk * split.denseWidth)
+        var start = 0
+        while start < split.rows {
+            let n = min(chunk, split.rows - start)
+            split.dense.withUnsafeBufferPointer { d in
+                dense.pointer.update(from: d.baseAddress! + start * split.denseWidth, count: n * split.denseWidth)
+            }
+            split.categories.withUnsafeBufferPointer { c in
+                let cats = split.categoryColumns > 0 ? c.baseAddress! + start * split.categoryColumns : nil
+                model.forward(BatchInput(dense: dense.matrix(rows: n, cols: split.denseWidth), categories: cats),
+                              context: .evaluation)
+            }
+            for (t, task) in tasks.enumerated() {
+                let out = model.output(t)
+                split.targets[t].withUnsafeBufferPointer { y in
+                    split.masks[t].withUnsafeBufferPointer { m in
+                        lossSums[t] += objective(task, out, y.baseAddress! + start, m.baseAddress! + start, scratch.pointer)
+                    }
+                }
+                switch task.taskKind {
+                case .binary:
+                    for i in 0..<n { values[t].append(Double(Loss.sigmoid(out.pointer[i]))) }
+                case .multiclass:
+                    let k = task.outputs
+                    for i in 0..<n {
+                        let z = out.pointer + i * k
+                        var m = -Float.infinity
+                        for c in 0..<k { m = max(m, z[c]) }
+                        var sum = 0.0
+                        for c in 0..<k { sum += Foundation.exp(Double(z[c] - m)) }
+                        for c in 0..<k { values[t].append(Foundation.exp(Double(z[c] - m)) / sum) }
+                    }
+                case .regression:
+                    for i in 0..<n { values[t].append(Double(out.pointer[i]) * task.targetStd + task.targetMean) }
+                }
+            }
+            start += n
+        }
+        let counts = split.labelCounts
+        return Predictions(tasks: tasks, values: values,
+                           loss: lossSums.indices.map { counts[$0] > 0 ? lossSums[$0] / Double(counts[$0]) : .nan })
+    }
+
+    static func objective(_ task: Preprocessor.TaskEncoding, _ out: Matrix, _ y: UnsafePointer<Float>,
+                          _ m: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>) -> Double {
+        switch task.taskKind {
+        case .binary: return Loss.binaryCrossEntropyWithLogits(logits: out.pointer, targets: y, mask: m, rows: out.rows, scale: 0, gradient: scratch)
+        case .multiclass: return Loss.softmaxCrossEntropy(logits: out.pointer, targets: y, mask: m, rows: out.rows, classes: task.outputs, scale: 0, gradient: scratch)
+        case .regression: return Loss.meanSquaredError(predictions: out.pointer, targets: y, mask: m, rows: out.rows, scale: 0, gradient: scratch)
+        }
+    }
+
+    /// Metrics per task name, over the labelled rows of the split, plus `loss`.
+    public static func metrics(_ p: Predictions, split: EncodedSplit) -> [String: [String: Double]] {
+        var result: [String: [String: Double]] = [:]
+        for (t, task) in p.tasks.enumerated() {
+            let labelled = (0..<split.rows).filter { split.masks[t][$0] != 0 }
+            var m: [String: Double]
+            switch task.taskKind {
+            case .binary:
+                m = Metrics.binary(probabilities: labelled.map { p.values[t][$0] }, labels: labelled.map { split.targets[t][$0] == 1 })
+            case .multiclass:
+                let k = task.outputs
+                m = Metrics.multiclass(probabilities: labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) },
+                                       labels: labelled.map { Int(split.targets[t][$0]) }, classes: k)
+            case .regression:
+                m = Metrics.regression(predictions: labelled.map { p.values[t][$0] },
+                                       targets: labelled.map { Double(split.targets[t][$0]) * task.targetStd + task.targetMean })
+            }
+            m["loss"] = p.loss[t]
+            m["labelled"] = Double(labelled.count)
+            result[task.name] = m
+        }
+        return result
+    }
+
+    /// The value of "<task>.<metric>" or "mean.<metric>" (the mean over the tasks that have it).
+    public static func value(of name: String, in metrics: [String: [String: Double]]) -> Double? {
+        let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { return nil }
+        if parts[0] == "mean" {
+            let vals = metrics.values.compactMap { $0[parts[1]] }.filter { !$0.isNaN }
+            return vals.isEmpty ? nil : vals.reduce(0, +) / Double(vals.count)
+        }
+        return metrics[parts[0]]?[parts[1]]
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+
+/// Whole-split evaluation metrics, computed over the labelled rows of one task.
+public enum Metrics {
+    /// Higher is better for these; lower for the rest (log_loss, rmse, mae, loss).
+    public static func higherIsBetter(_ metric: String) -> Bool {
+        ["roc_auc", "pr_auc", "accuracy", "f1", "r2"].contains(metric)
+    }
+
+    /// ROC-AUC by the rank-sum (Mann-Whitney) statistic, ties given their average rank.
+    /// NaN when one class is absent.
+    public static func rocAUC(scores: [Double], labels: [Bool]) -> Double {
+        let n = scores.count
+        let order = (0..<n).sorted { scores[$0] < scores[$1] }
+        var rankSumPositive = 0.0
+        var positives = 0
+        var i = 0
+        while i < n {
+            var j = i
+            while j + 1 < n && scores[order[j + 1]] == scores[order[i]] { j += 1 }
+            let averageRank = Double(i + j + 2) / 2
+            for k in i...j where labels[order[k]] { rankSumPositive += averageRank; positives += 1 }
+            i = j + 1
+        }
+        let negatives = n - positives
+        guard positives > 0, negatives > 0 else { return .nan }
+        return (rankSumPositive - Double(positives) * Double(positives + 1) / 2) / (Double(positives) * Double(negatives))
+    }
+
+    /// PR-AUC as average precision (scikit-learn's definition): sum over thresholds of
+    /// (R_k - R_{k-1}) P_k, tied scores forming one threshold.
+    public static func averagePrecision(scores: [Double], labels: [Bool]) -> Double {
+        let n = scores.count
+        let order = (0..<n).sorted { scores[$0] > scores[$1] }
+        let totalPositive = labels.reduce(0) { $0 + ($1 ? 1 : 0) }
+        guard totalPositive > 0 else { return .nan }
+        var tp = 0, fp = 0, previousRecall = 0.0, ap = 0.0
+        var i = 0
+        while i < n {
+            var j = i
+            while j + 1 < n && scores[order[j + 1]] == scores[order[i]] { j += 1 }
+            for k in i...j { if labels[order[k]] { tp += 1 } else { fp += 1 } }
+            let recall = Double(tp) / Double(totalPositive)
+            let precision = Double(tp) / Double(tp + fp)
+            ap += (recall - previousRecall) * precision
+            previousRecall = recall
+            i = j + 1
+        }
+        return ap
+    }
+
+    /// F1 of the positive class.
+    public static func f1(predicted: [Bool], labels: [Bool]) -> Double {
+        var tp = 0, fp = 0, fn = 0
+        for (p, y) in zip(predicted, labels) {
+            if p && y { tp += 1 } else if p { fp += 1 } else if y { fn += 1 }
+        }
+        let d = 2 * tp + fp + fn
+        return d == 0 ? 0 : 2 * Double(tp) / Double(d)
+    }
+
+    /// Binary metrics from positive-class probabilities.
+    public static func binary(probabilities: [Double], labels: [Bool]) -> [String: Double] {
+        let eps = 1e-7
+        var logLoss = 0.0, correct = 0
+        for (p, y) in zip(probabilities, labels) {
+            let q = min(max(p, eps), 1 - eps)
+            logLoss -= y ? Foundation.log(q) : Foundation.log(1 - q)
+            if (p >= 0.5) == y { correct += 1 }
+        }
+        let n = Double(max(labels.count, 1))
+        return ["roc_auc": rocAUC(scores: probabilities, labels: labels),
+                "pr_auc": averagePrecision(scores: probabilities, labels: labels),
+                "accuracy": Double(correct) / n,
+                "f1": f1(predicted: probabilities.map { $0 >= 0.5 }, labels: labels),
+                "log_loss": logLoss / n]
+    }
+
+    /// Multiclass metrics from class probabilities (rows of `classes` values): accuracy, macro
+    /// F1, log-loss, and macro one-vs-rest ROC-AUC and PR-AUC over the classes present.
+    public static func multiclass(probabilities: [[Double]], labels: [Int], classes: Int) -> [String: Double] {
+        let n = labels.count
+        var correct = 0, logLoss = 0.0
+        var predicted = [Int](repeating: 0, count: n)
+        for i in 0..<n {
+            let p = probabilities[i]
+            var best = 0
+            for c in 1..<classes where p[c] > p[best] { best = c }
+            predicted[i] = best
+            if best == labels[i] { correct += 1 }
+            logLoss -= Foundation.log(min(max(p[labels[i]], 1e-7), 1))
+        }
+        var f1s: [Double] = [], aucs: [Double] = [], aps: [Double] = []
+        for c in 0..<classes {
+            let truth = labels.map { $0 == c }
+            f1s.append(f1(predicted: predicted.map { $0 == c }, labels: truth))
+            let scores = probabilities.map { $0[c] }
+            let auc = rocAUC(scores: scores, labels: truth)
+            if !auc.isNaN { aucs.append(auc); aps.append(averagePrecision(scores: scores, labels: truth)) }
+        }
+        let mean: ([Double]) -> Double = { $0.isEmpty ? .nan : $0.reduce(0, +) / Double($0.count) }
+        return ["accuracy": Double(correct) / Double(max(n, 1)), "f1": mean(f1s), "log_loss": logLoss / Double(max(n, 1)),
+                "roc_auc": mean(aucs), "pr_auc": mean(aps)]
+    }
+
+    /// Regression metrics in the target's own units.
+    public static func regression(predictions: [Double], targets: [Double]) -> [String: Double] {
+        let n = Double(max(targets.count, 1))
+        var se = 0.0, ae = 0.0
+        for (p, y) in zip(predictions, targets) { se += (p - y) * (p - y); ae += abs(p - y) }
+        let mean = targets.reduce(0, +) / n
+        let total = targets.reduce(0) { $0 + ($1 - mean) * ($1 - mean) }
+        return ["rmse": (se / n).squareRoot(), "mae": ae / n, "r2": total > 0 ? 1 - se / total : .nan]
+    }
+}

@@ -1,0 +1,253 @@
+import Foundation
+
+/// Everything fitted on the training split that turns raw rows into model inputs and targets:
+/// standardisation statistics, category vocabularies and label encodings. Every rank fits it
+/// from the same files in the same order, so all ranks hold identical preprocessing; it is
+/// also stored in checkpoints so that `evaluate` and `predict` need no training data.
+public struct Preprocessor: Codable, Equatable {
+    public struct NumericColumn: Codable, Equatable {
+        public var name: String
+        public var mean: Double
+        public var std: Double
+    }
+    public struct CategoricalColumn: Codable, Equatable {
+        public var name: String
+        /// Known values; index `vocabulary.count` is the bucket for unknown and missing values.
+        public var vocabulary: [String]
+        public var buckets: Int { vocabulary.count + 1 }
+    }
+    public struct TaskEncoding: Codable, Equatable {
+        public var name: String
+        public var column: String
+        public var kind: String
+        public var positive: [String]
+        public var negative: [String]
+        public var classes: [String]
+        /// Regression targets are standardised for training; predictions are mapped back.
+        public var targetMean: Double
+        public var targetStd: Double
+        public var weight: Double
+        /// Output width of the task's head.
+        public var outputs: Int { kind == TaskKind.multiclass.rawValue ? classes.count : 1 }
+        public var taskKind: TaskKind { TaskKind(rawValue: kind)! }
+    }
+
+    public var numeric: [NumericColumn]
+    public var categorical: [CategoricalColumn]
+    /// "onehot": categories are one-hot blocks of the dense input; "embedding": indices into
+    /// learned tables.
+    public var encoding: String
+    public var embeddingDim: Int
+    public var missing: [String]
+    public var tasks: [TaskEncoding]
+
+    /// Width of the dense input part (numerics, plus one-hot blocks).
+    public var denseWidth: Int {
+        numeric.count + (encoding == "onehot" ? categorical.reduce(0) { $0 + $1.buckets } : 0)
+    }
+    /// Width of the model's input after embeddings are looked up.
+    public var inputWidth: Int {
+        denseWidth + (encoding == "embedding" ? categorical.count * embeddingDim : 0)
+    }
+
+    /// Fits the preprocessing on the training table.
+    public static func fit(config: RunConfig, train: TextTable) throws -> Preprocessor {
+        let d = config.data
+        let labelColumns = Set(config.tasks.map(\.column))
+        for t in config.tasks where train.columnIndex(t.column) == nil {
+            throw UserError("\(config.sourcePath): task '\(t.name)': label column '\(t.column)' is not in \(train.file)",
+                            hint: "columns are: \(train.columnNames.joined(separator: ", "))")
+        }
+        for name in (d.numeric ?? []) + (d.categorical ?? []) + d.drop where train.columnIndex(name) == nil {
+            throw UserError("\(config.sourcePath): column '\(name)' named in data: is not in \(train.file)",
+                            hint: "columns are: \(train.columnNames.joined(separator: ", "))")
+        }
+        let missing = Set(d.missing)
+        let excluded = Set(d.drop).union(labelColumns)
+        for name in (d.numeric ?? []) + (d.categorical ?? []) where labelColumns.contains(name) && !d.drop.contains(name) {
+            throw UserError("\(config.sourcePath): column '\(name)' is a task's label and cannot be a feature",
+                            hint: "remove it from data.numeric / data.categorical")
+        }
+
+        // Feature lists: as given, or inferred (a column is numeric when every non-missing
+        // training value parses as a number).
+        var numericNames: [String] = [], categoricalNames: [String] = []
+        if d.numeric != nil || d.categorical != nil {
+            numericNames = (d.numeric ?? []).filter { !excluded.contains($0) }
+            categoricalNames = (d.categorical ?? []).filter { !excluded.contains($0) }
+        } else {
+            for (c, name) in train.columnNames.enumerated() where !excluded.contains(name) {
+                let isNumeric = train.columns[c].allSatisfy { missing.contains($0) || Double($0) != nil }
+                if isNumeric { numericNames.append(name) } else { categoricalNames.append(name) }
+            }
+        }
+        guard !(numericNames.isEmpty && categoricalNames.isEmpty) else {
+            throw UserError("\(config.sourcePath): no feature columns are left", hint: "check data.drop, data.numeric and data.categorical")
+        }
+
+        var numeric: [NumericColumn] = []
+        for name in numericNames {
+            let c = train.columnIndex(name)!
+            var sum = 0.0, sumSq = 0.0, n = 0
+            for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
+                guard let v = Double(s), v.isFinite else {
+                    throw UserError("\(train.file):\(train.lines[r]): column '\(name)': '\(s)' is not a number",
+                                    hint: "list '\(s)' in data.missing if it marks a missing value, or move '\(name)' to data.categorical")
+                }
+                sum += v; sumSq += v * v; n += 1
+            }
+            let mean = n > 0 ? sum / Double(n) : 0
+            let variance = n > 1 ? max(sumSq / Double(n) - mean * mean, 0) : 0
+            let std = variance.squareRoot()
+            numeric.append(NumericColumn(name: name, mean: mean, std: std > 1e-12 ? std : 1))
+        }
+
+        var categorical: [CategoricalColumn] = []
+        for name in categoricalNames {
+            let c = train.columnIndex(name)!
+            var counts: [String: Int] = [:]
+            for s in train.columns[c] where !missing.contains(s) { counts[s, default: 0] += 1 }
+            let vocabulary = counts.filter { $0.value >= d.minCategoryCount }.keys.sorted()
+            categorical.append(CategoricalColumn(name: name, vocabulary: vocabulary))
+        }
+
+        var tasks: [TaskEncoding] = []
+        for t in config.tasks {
+            let c = train.columnIndex(t.column)!
+            var enc = TaskEncoding(name: t.name, column: t.column, kind: t.kind.rawValue, positive: t.positive,
+                                   negative: t.negative, classes: t.classes, targetMean: 0, targetStd: 1, weight: t.weight)
+            switch t.kind {
+            case .multiclass where t.classes.isEmpty:
+                enc.classes = Set(train.columns[c].filter { !missing.contains($0) }).sorted()
+                guard enc.classes.count >= 2 else {
+                    throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has \(enc.classes.count) class(es) in the training split; a multiclass task needs at least 2")
+                }
+            case .regression:
+                var sum = 0.0, sumSq = 0.0, n = 0
+                for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
+                    guard let v = Double(s), v.isFinite else {
+                        throw UserError("\(train.file):\(train.lines[r]): task '\(t.name)': label column '\(t.column)': '\(s)' is not a number")
+                    }
+                    sum += v; sumSq += v * v; n += 1
+                }
+                let mean = n > 0 ? sum / Double(n) : 0
+                let std = n > 1 ? max(sumSq / Double(n) - mean * mean, 0).squareRoot() : 1
+                enc.targetMean = mean
+                enc.targetStd = std > 1e-12 ? std : 1
+            default: break
+            }
+            tasks.append(enc)
+        }
+        return Preprocessor(numeric: numeric, categorical: categorical, encoding: d.categoricalEncoding,
+                            embeddingDim: d.embeddingDim, missing: d.missing, tasks: tasks)
+    }
+
+    /// Encodes a table. With `labels` false the label columns are not read (prediction input).
+    public func encode(_ table: TextTable, split: String, labels: Bool = true) throws -> EncodedSplit {
+        let missingSet = Set(missing)
+        let rows = table.rowCount
+        func index(_ name: String) throws -> Int {
+            guard let i = table.columnIndex(name) else {
+                throw UserError("\(table.file): column '\(name)' is missing", hint: "the file must have the training data's columns")
+            }
+            return i
+        }
+        let width = denseWidth
+        var dense = [Float](repeating: 0, count: rows * width)
+        let useEmbedding = encoding == "embedding"
+        var categories = [Int32](repeating: 0, count: useEmbedding ? rows * categorical.count : 0)
+
+        for (j, col) in numeric.enumerated() {
+            let values = table.columns[try index(col.name)]
+            for r in 0..<rows {
+                let s = values[r]
+                if missingSet.contains(s) { continue }  // the training mean, standardised: 0
+                guard let v = Double(s), v.isFinite else {
+                    throw UserError("\(table.file):\(table.lines[r]): column '\(col.name)': '\(s)' is not a number",
+                                    hint: "list '\(s)' in data.missing if it marks a missing value")
+                }
+                dense[r * width + j] = Float((v - col.mean) / col.std)
+            }
+        }
+        var offset = numeric.count
+        for (j, col) in categorical.enumerated() {
+            let values = table.columns[try index(col.name)]
+            var lookup: [String: Int] = [:]
+            for (i, v) in col.vocabulary.enumerated() { lookup[v] = i }
+            for r in 0..<rows {
+                let k = lookup[values[r]] ?? col.vocabulary.count
+                if useEmbedding { categories[r * categorical.count + j] = Int32(k) }
+                else { dense[r * width + offset + k] = 1 }
+            }
+            if !useEmbedding { offset += col.buckets }
+        }
+
+        var targets: [[Float]] = [], masks: [[Float]] = []
+        for t in tasks {
+            var y = [Float](repeating: 0, count: rows), m = [Float](repeating: 0, count: rows)
+            if labels {
+                let values = table.columns[try index(t.column)]
+                let positive = Set(t.positive), negative = Set(t.negative)
+                var classIndex: [String: Int] = [:]
+                for (i, c) in t.classes.enumerated() { classIndex[c] = i }
+                for r in 0..<rows {
+                    let s = values[r]
+                    if missingSet.contains(s) { continue }
+                    m[r] = 1
+                    switch t.taskKind {
+                    case .binary:
+                        if positive.contains(s) { y[r] = 1 }
+                        else if negative.isEmpty || negative.contains(s) { y[r] = 0 }
+                        else {
+                            throw UserError("\(table.file):\(table.lines[r]): task '\(t.name)': label '\(s)' in column '\(t.column)' is neither positive \(t.positive) nor negative \(t.negative)",
+                                            hint: "add it to the task's positive or negative list, or to data.missing")
+                        }
+                    case .multiclass:
+                        guard let k = classIndex[s] else {
+                            throw UserError("\(table.file):\(table.lines[r]): task '\(t.name)': class '\(s)' in column '\(t.column)' is not one of \(t.classes)",
+                                            hint: "list every class under the task's classes:, or mark the value missing in data.missing")
+                        }
+                        y[r] = Float(k)
+                    case .regression:
+                        guard let v = Double(s), v.isFinite else {
+                            throw UserError("\(table.file):\(table.lines[r]): task '\(t.name)': label '\(s)' in column '\(t.column)' is not a number")
+                        }
+                        y[r] = Float((v - t.targetMean) / t.targetStd)
+                    }
+                }
+            }
+            targets.append(y)
+            masks.append(m)
+        }
+        return EncodedSplit(name: split, rows: rows, denseWidth: width, dense: dense,
+                            categoryColumns: useEmbedding ? categorical.count : 0, categories: categories,
+                            targets: targets, masks: masks)
+    }
+
+    /// A stable text form (hashed to check that ranks agree; stored in checkpoints).
+    public func json() -> String {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        return String(decoding: try! enc.encode(self), as: UTF8.self)
+    }
+
+    public static func from(json: String) throws -> Preprocessor {
+        try JSONDecoder().decode(Preprocessor.self, from: Data(json.utf8))
+    }
+}
+
+/// One split, encoded: dense features, category indices (embedding mode), and per task a target
+/// and a mask (0 where the label is missing).
+public struct EncodedSplit {
+    public let name: String
+    public let rows: Int
+    public let denseWidth: Int
+    public var dense: [Float]
+    public let categoryColumns: Int
+    public var categories: [Int32]
+    public var targets: [[Float]]
+    public var masks: [[Float]]
+
+    /// Labelled rows per task.
+    public var labelCounts: [Int] { masks.map { $0.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } }
+}
