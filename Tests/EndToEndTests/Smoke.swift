@@ -1,2 +1,0 @@
-import XCTest
-final class EndToEndTestsSmoke: XCTestCase { func testNothing() {} }

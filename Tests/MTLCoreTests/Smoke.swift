@@ -1,2 +1,0 @@
-import XCTest
-final class MTLCoreTestsSmoke: XCTestCase { func testNothing() {} }
