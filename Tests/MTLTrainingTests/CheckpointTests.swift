@@ -1,0 +1,92 @@
+import XCTest
+import MTLCore
+import MTLDistributed
+import Logging
+@testable import MTLTraining
+
+final class CheckpointTests: XCTestCase {
+    func testSafeTensorsRoundTripAndLayout() throws {
+        let dir = Support.temporaryDirectory()
+        let store = ParameterStore()
+        _ = store.register("a.weight", shape: [2, 3], initializer: .uniform(1))
+        _ = store.register("a.bias", shape: [3], initializer: .normal(std: 1))
+        store.materialize(seed: 4)
+        let state = FloatBuffer(count: 2 * store.count)
+        for i in 0..<state.count { state.pointer[i] = Float(i) * 0.5 }
+        let path = dir + "/c.safetensors"
+        try Checkpoint.write(path: path, store: store, parameters: UnsafeBufferPointer(store.values.buffer), optimizer: Adam(),
+                             state: UnsafeBufferPointer(state.buffer), metadata: ["step": "7"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["c.safetensors"], "no temporary file is left")
+        let file = try SafeTensors.read(path: path)
+        XCTAssertEqual(file.metadata["step"], "7")
+        XCTAssertEqual(file.tensors["a.weight"]?.shape, [2, 3])
+        XCTAssertEqual(Set(file.tensors.keys), ["a.weight", "a.bias", "optimizer.exp_avg.a.weight", "optimizer.exp_avg.a.bias",
+                                                 "optimizer.exp_avg_sq.a.weight", "optimizer.exp_avg_sq.a.bias"])
+        // Header length is a little-endian u64 and the header is 8-byte aligned, as the format says.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        XCTAssertEqual((8 + n) % 8, 0)
+        XCTAssertEqual(bytes.count, 8 + n + 3 * store.count * 4)
+        let back = FloatBuffer(count: store.count), backState = FloatBuffer(count: 2 * store.count)
+        try Checkpoint.load(file, store: store, into: back.pointer, optimizer: Adam(), state: backState.pointer)
+        XCTAssertEqual(back.array, store.values.array)
+        XCTAssertEqual(backState.array, state.array)
+
+        let other = ParameterStore()
+        _ = other.register("a.weight", shape: [3, 2], initializer: .zeros)
+        _ = other.register("a.bias", shape: [3], initializer: .zeros)
+        other.materialize(seed: 0)
+        Support.assertUserError(["different model layout"]) {
+            try Checkpoint.load(file, store: other, into: other.values.pointer, optimizer: nil, state: nil)
+        }
+    }
+
+    func testTruncatedFileIsRejected() throws {
+        let dir = Support.temporaryDirectory()
+        Support.write("\u{10}\0\0\0\0\0\0\0{\"a\":", to: dir + "/bad.safetensors")
+        Support.assertUserError(["not a safetensors file"]) { _ = try SafeTensors.read(path: dir + "/bad.safetensors") }
+    }
+
+    func logger() -> Logger { var l = Logger(label: "test"); l.logLevel = .error; return l }
+
+    /// Two epochs in one run equal one epoch, then a resumed epoch, bit for bit: parameters,
+    /// optimizer state and counters.
+    func testResumeIsExact() throws {
+        let config = try Support.fixtureConfig()
+        let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
+        let comm = SingleProcessCommunicator()
+        try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run()
+        try TrainingRun(config: config, comm: comm, options: .init(output: b, stopAfterEpochs: 1), logger: logger()).run()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: b + "/summary.json"), "a stopped run writes no summary")
+        let resumed = try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger())
+        XCTAssertEqual(resumed.trainer.epoch, 1)
+        try resumed.run()
+        let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors")
+        let y = try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors")
+        XCTAssertEqual(x.metadata["step"], "80")
+        XCTAssertEqual(x.metadata["step"], y.metadata["step"])
+        XCTAssertEqual(x.order, y.order)
+        XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "tensors differ")
+        // keep_last: 1 leaves one epoch checkpoint, plus best.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: a + "/checkpoints").sorted(),
+                       ["best.safetensors", "epoch-0002.safetensors"])
+        // The metrics log of the resumed run equals the uninterrupted one, line for line, up to timings.
+        func lines(_ dir: String) throws -> [String] {
+            try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+                $0.replacingOccurrences(of: #""seconds":[0-9.e-]+,?"#, with: "", options: .regularExpression)
+            }
+        }
+        XCTAssertEqual(try lines(a), try lines(b))
+    }
+
+    func testExistingRunIsNotOverwritten() throws {
+        let config = try Support.fixtureConfig()
+        let dir = Support.temporaryDirectory()
+        try TrainingRun(config: config, comm: SingleProcessCommunicator(), options: .init(output: dir, stopAfterEpochs: 1), logger: logger()).run()
+        let before = try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/epoch-0001.safetensors"))
+        Support.assertUserError(["already holds checkpoints", "--resume"]) {
+            _ = try TrainingRun(config: config, comm: SingleProcessCommunicator(), options: .init(output: dir), logger: logger())
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/epoch-0001.safetensors")), before)
+    }
+}
