@@ -40,7 +40,7 @@ let package = Package(
 
         .testTarget(name: "MTLCoreTests", dependencies: ["MTLCore"]),
         .testTarget(name: "MTLTrainingTests", dependencies: ["MTLTraining", "MTLCore", "MTLDistributed"]),
-        .testTarget(name: "EndToEndTests", dependencies: []),
+        .testTarget(name: "EndToEndTests", dependencies: ["MTLTraining"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,188 @@
+import Foundation
+import XCTest
+@testable import MTLTraining
+
+/// Runs the built `mtl-worker` binary, alone and under launch/mpirun, and checks exit codes,
+/// messages and results.
+final class BinaryTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
+    static let fixtures = root + "/Tests/Fixtures"
+    /// The binary under test: $MTL_WORKER_BIN, else the debug build that `swift build` makes.
+    static let binary = ProcessInfo.processInfo.environment["MTL_WORKER_BIN"] ?? root + "/.build/debug/mtl-worker"
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    func run(_ arguments: [String], ranks: Int? = nil) throws -> Result {
+        XCTAssert(FileManager.default.isExecutableFile(atPath: Self.binary), "build the binary first: swift build (\(Self.binary))")
+        let p = Process()
+        if let n = ranks {
+            p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
+            p.arguments = ["-n", String(n), Self.binary] + arguments
+        } else {
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.arguments = arguments
+        }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Read both pipes to the end before waiting, so a chatty child never blocks.
+        final class Box: @unchecked Sendable { var data = Data() }
+        let errBox = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        let errData = errBox.data
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func temporaryDirectory() -> String {
+        let dir = NSTemporaryDirectory() + "mtl-e2e-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    // MARK: bad input
+
+    func testBadFlagIsNamed() throws {
+        let r = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--epoch", "2"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssert(r.stderr.contains("--epoch"), r.stderr)
+        let v = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--batch-size", "0"])
+        XCTAssertNotEqual(v.status, 0)
+        XCTAssert(v.stderr.contains("--batch-size"), v.stderr)
+    }
+
+    func testUnknownConfigKeyIsNamedWithLine() throws {
+        let dir = temporaryDirectory()
+        let text = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "  optimizer: adam", with: "  optimiser: adam")
+        try text.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains("optimiser") }! + 1
+        let r = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/out"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssert(r.stderr.contains("c.yaml:\(line)"), r.stderr)
+        XCTAssert(r.stderr.contains("unknown config key 'training.optimiser'"), r.stderr)
+        XCTAssert(r.stderr.contains("HINT:"), r.stderr)
+    }
+
+    func testBrokenCSVRowIsNamedWithLine() throws {
+        let dir = temporaryDirectory()
+        var rows = try String(contentsOfFile: Self.fixtures + "/mixed.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        rows[41] = "0.5,1.0,red"
+        try (rows.joined(separator: "\n") + "\n").write(toFile: dir + "/mixed.csv", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: Self.fixtures + "/mixed.yaml", toPath: dir + "/mixed.yaml")
+        for ranks in [nil, 2] as [Int?] {
+            let r = try run(["train", "--config", dir + "/mixed.yaml", "--output", dir + "/out\(ranks ?? 1)"], ranks: ranks)
+            XCTAssertNotEqual(r.status, 0, "ranks \(ranks ?? 1)")
+            XCTAssert(r.stderr.contains("mixed.csv:42: expected 8 fields, found 3"), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out\(ranks ?? 1)/checkpoints/epoch-0001.safetensors"))
+        }
+    }
+
+    // MARK: MPI
+
+    func testCollectivesUnderMPI() throws {
+        for n in [2, 3] {
+            let r = try run(["selftest"], ranks: n)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssert(r.stdout.contains("collectives correct on \(n) rank(s)"), r.stdout + r.stderr)
+        }
+        let single = try run(["selftest"])
+        XCTAssert(single.stdout.contains("collectives correct on 1 rank(s)"), single.stdout)
+    }
+
+    func parameters(_ path: String) throws -> [Float] {
+        let file = try SafeTensors.read(path: path)
+        var out: [Float] = []
+        for name in file.order where !name.hasPrefix("optimizer.") {
+            let t = file.tensors[name]!
+            let values = file.bytes.withUnsafeBytes { raw in
+                Array(UnsafeBufferPointer(start: (raw.baseAddress! + file.dataStart + t.begin).assumingMemoryBound(to: Float.self),
+                                          count: (t.end - t.begin) / 4))
+            }
+            out += values
+        }
+        return out
+    }
+
+    /// One rank with global batch B and N ranks with B/N each follow the same trajectory:
+    /// parameters within 1e-5 relative after 80 steps (two epochs; dropout on, drawn per global sample).
+    func testWorldSizeEquivalence() throws {
+        let dir = temporaryDirectory()
+        var results: [Int: [Float]] = [:]
+        for n in [1, 2, 3] {
+            let out = dir + "/n\(n)"
+            let r = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", out], ranks: n == 1 ? nil : n)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let file = try SafeTensors.read(path: out + "/checkpoints/epoch-0002.safetensors")
+            XCTAssertEqual(file.metadata["step"], "80")
+            XCTAssertEqual(file.metadata["world_size"], String(n))
+            results[n] = try parameters(out + "/checkpoints/epoch-0002.safetensors")
+        }
+        let one = results[1]!
+        let norm = one.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        for n in [2, 3] {
+            let other = results[n]!
+            XCTAssertEqual(other.count, one.count)
+            let diff = zip(one, other).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            print("world size \(n): relative parameter difference from 1 rank after 80 steps: \(diff / norm)")
+            XCTAssertLessThan(diff / norm, 1e-5, "world size \(n) drifted from 1 rank: relative difference \(diff / norm)")
+            // And they did move together: a different seed lands far away.
+            XCTAssertGreaterThan(norm, 0)
+        }
+        let other = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/seed", "--seed", "6"])
+        XCTAssertEqual(other.status, 0, other.stderr)
+        let seeded = try parameters(dir + "/seed/checkpoints/epoch-0002.safetensors")
+        let far = zip(one, seeded).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        XCTAssertGreaterThan(far / norm, 1e-2, "the comparison must be able to fail")
+    }
+
+    /// Resume under 2 ranks: epoch 1, then a resumed epoch 2, equals two epochs bit for bit.
+    func testResumeUnderMPIIsExact() throws {
+        let dir = temporaryDirectory()
+        let full = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/a"], ranks: 2)
+        XCTAssertEqual(full.status, 0, full.stderr)
+        let first = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/b", "--stop-after-epochs", "1"], ranks: 2)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let second = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/b", "--resume"], ranks: 2)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        let a = try SafeTensors.read(path: dir + "/a/checkpoints/epoch-0002.safetensors")
+        let b = try SafeTensors.read(path: dir + "/b/checkpoints/epoch-0002.safetensors")
+        XCTAssertEqual(a.bytes.suffix(from: a.dataStart), b.bytes.suffix(from: b.dataStart))
+        XCTAssertEqual(full.stdout.split(separator: "\n").dropFirst().first, second.stdout.split(separator: "\n").dropFirst().first)
+    }
+
+    // MARK: evaluate and predict
+
+    func testEvaluateAndPredictFromCheckpoint() throws {
+        let dir = temporaryDirectory()
+        let t = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/run"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssert(t.stdout.contains("clicked"), t.stdout)
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run/summary.json"))) as! [String: Any]
+        let test = summary["test"] as! [String: [String: Any]]
+        let e = try run(["evaluate", "--checkpoint", dir + "/run/checkpoints/best.safetensors", "--split", "test"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let eval = try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any]
+        let metrics = eval["metrics"] as! [String: [String: Any]]
+        // The summary's test metrics come from the best checkpoint: evaluate reproduces them.
+        XCTAssertEqual(metrics["clicked"]?["roc_auc"] as? Double, test["clicked"]?["roc_auc"] as? Double)
+        XCTAssertEqual(metrics["score"]?["rmse"] as? Double, test["score"]?["rmse"] as? Double)
+
+        let p = try run(["predict", "--checkpoint", dir + "/run/checkpoints/best.safetensors",
+                         "--input", Self.fixtures + "/mixed.csv", "--output", dir + "/pred.csv"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        let lines = try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.first, "line,clicked,kind:a,kind:b,kind:c,score")
+        XCTAssertEqual(lines.count, 601)
+        let row = lines[1].split(separator: ",").compactMap { Double($0) }
+        XCTAssertEqual(row.count, 6)
+        XCTAssertEqual(row[2] + row[3] + row[4], 1, accuracy: 1e-4)
+    }
+}
