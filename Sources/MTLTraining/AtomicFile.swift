@@ -37,6 +37,25 @@ public enum AtomicFile {
         try write(path, data: Data(text.utf8))
     }
 
+    /// mkdir -p, with the system's reason when it fails.
+    public static func makeDirectories(_ path: String) throws {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            var st = stat()
+            if stat(current, &st) == 0 {
+                guard (st.st_mode & S_IFMT) == S_IFDIR else {
+                    throw UserError("cannot create output folder '\(path)': '\(current)' is a file", hint: "choose another --output")
+                }
+                continue
+            }
+            if mkdir(current, 0o755) != 0 && errno != EEXIST {
+                throw UserError("cannot create output folder '\(path)': \(String(cString: strerror(errno)))",
+                                hint: "check --output and the permissions of its parent folders")
+            }
+        }
+    }
+
     static func posixError(_ what: String) -> UserError {
         UserError("\(what): \(String(cString: strerror(errno)))", hint: "check the output folder's permissions and free space")
     }

@@ -53,8 +53,7 @@ public final class TrainingRun {
             throw UserError("output folder '\(o.output)' already holds checkpoints of a run",
                             hint: "pass --resume to continue that run, or choose another --output")
         }
-        do { try fm.createDirectory(atPath: ckpt, withIntermediateDirectories: true) }
-        catch { throw UserError("cannot create output folder '\(ckpt)': \(error.localizedDescription)", hint: "check --output") }
+        try AtomicFile.makeDirectories(ckpt)
     }
 
     /// The newest epoch checkpoint in the output folder, if any.
@@ -65,7 +64,6 @@ public final class TrainingRun {
     }
 
     func resume() throws {
-        var found: Int32 = 1
         if comm.isRoot {
             if let path = latestCheckpoint() {
                 let file = try SafeTensors.read(path: path)
@@ -89,12 +87,10 @@ public final class TrainingRun {
                     .filter { line in (Self.epochOf(line) ?? Int.max) <= trainer.epoch }
                 logger.info("resuming from \(path): epoch \(trainer.epoch), step \(trainer.step)")
             } else {
-                found = 0
                 logger.warning("--resume: no checkpoint in \(checkpointDir); starting a new run")
             }
         }
         try trainer.broadcastState()
-        _ = found
     }
 
     static func epochOf(_ line: String) -> Int? {

@@ -13,7 +13,9 @@ final class BinaryTests: XCTestCase {
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    func run(_ arguments: [String], ranks: Int? = nil) throws -> Result {
+    /// Runs the binary (under launch/mpirun with `ranks`); a run still going after `timeout`
+    /// seconds is killed and fails the test, so a hang cannot stall the suite.
+    func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         XCTAssert(FileManager.default.isExecutableFile(atPath: Self.binary), "build the binary first: swift build (\(Self.binary))")
         let p = Process()
         if let n = ranks {
@@ -27,6 +29,9 @@ final class BinaryTests: XCTestCase {
         p.standardOutput = out
         p.standardError = err
         try p.run()
+        let killer = DispatchWorkItem { if p.isRunning { XCTFail("timed out after \(timeout) s: \(arguments)", file: file, line: line); p.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: killer)
+        defer { killer.cancel() }
         // Read both pipes to the end before waiting, so a chatty child never blocks.
         final class Box: @unchecked Sendable { var data = Data() }
         let errBox = Box()
@@ -86,6 +91,36 @@ final class BinaryTests: XCTestCase {
     }
 
     // MARK: MPI
+
+    /// Rank 0 alone fails (its output folder cannot be made); rank 1 is already waiting in a
+    /// collective and must be ended by the abort, not left hanging.
+    func testOneFailingRankEndsTheJob() throws {
+        let dir = temporaryDirectory()
+        try "x".write(toFile: dir + "/file", atomically: true, encoding: .utf8)
+        let started = Date()
+        let r = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/file/out"], ranks: 2, timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssert(r.stderr.contains("cannot create output folder"), r.stderr)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60)
+    }
+
+    /// Ranks started with different settings stop at start-up with a message, before training.
+    func testRanksThatDisagreeStop() throws {
+        let dir = temporaryDirectory()
+        let common = ["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/out"]
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
+        p.arguments = ["-n", "1", Self.binary] + common + [":", "-n", "1", Self.binary] + common + ["--seed", "9"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertNotEqual(p.terminationStatus, 0)
+        XCTAssert(text.contains("the ranks disagree on the config"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/checkpoints/epoch-0001.safetensors"))
+    }
 
     func testCollectivesUnderMPI() throws {
         for n in [2, 3] {
