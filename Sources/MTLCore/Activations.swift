@@ -19,16 +19,14 @@ public final class ReLU: Layer {
 
     public func forward(_ x: Matrix, context: ForwardContext) -> Matrix {
         let y = output.matrix(rows: x.rows, cols: inputSize)
-        let n = x.count, xp = x.pointer, yp = y.pointer
-        for i in 0..<n { yp[i] = max(xp[i], 0) }
+        VectorKernels.relu(x.pointer, y.pointer, count: x.count)
         return y
     }
 
     // The output is positive exactly where the input was, so backward reads the output.
     public func backward(_ dy: Matrix, needsInputGradient: Bool) -> Matrix {
         let dx = inputGradient.matrix(rows: dy.rows, cols: inputSize)
-        let n = dy.count, yp = output.pointer, gp = dy.pointer, dp = dx.pointer
-        for i in 0..<n { dp[i] = yp[i] > 0 ? gp[i] : 0 }
+        VectorKernels.reluBackward(output.pointer, dy.pointer, dx.pointer, count: dy.count)
         return dx
     }
 }

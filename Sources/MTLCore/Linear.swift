@@ -40,10 +40,7 @@ public final class Linear: Layer {
                   a: dy.pointer, lda: outputSize, b: x.pointer, ldb: inputSize,
                   beta: 1, c: store.gradient(weight), ldc: inputSize)
         let db = store.gradient(bias)
-        for r in 0..<dy.rows {
-            let row = dy.pointer + r * outputSize
-            for j in 0..<outputSize { db[j] += row[j] }
-        }
+        for r in 0..<dy.rows { VectorKernels.add(dy.pointer + r * outputSize, into: db, count: outputSize) }
         let dx = inputGradient.matrix(rows: dy.rows, cols: inputSize)
         if needsInputGradient {
             BLAS.gemm(transA: false, transB: false, m: dy.rows, n: inputSize, k: outputSize,

@@ -58,14 +58,8 @@ public struct Adam: Optimizer {
         let c2Root = c2.squareRoot()
         let l2 = decoupled ? 0 : weightDecay
         let decay = decoupled ? 1 - lr * weightDecay : 1
-        for i in 0..<count {
-            let grad = g[i] + l2 * p[i]
-            let mi = b1 * m[i] + (1 - b1) * grad
-            let vi = b2 * v[i] + (1 - b2) * grad * grad
-            m[i] = mi
-            v[i] = vi
-            p[i] = p[i] * decay - stepSize * mi / (vi.squareRoot() / c2Root + eps)
-        }
+        VectorKernels.adam(p: p, g: g, m: m, v: v, count: count, beta1: b1, beta2: b2, epsilon: eps,
+                           stepSize: stepSize, c2Root: c2Root, l2: l2, decay: decay)
     }
 }
 

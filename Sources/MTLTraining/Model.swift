@@ -105,7 +105,7 @@ public final class HardSharingModel: MultiTaskModel {
         for (t, head) in heads.enumerated() {
             let g = head.backward(gradient(t), needsInputGradient: true)
             if t == 0 { dh.pointer.update(from: g.pointer, count: dh.count) }
-            else { for i in 0..<dh.count { dh.pointer[i] += g.pointer[i] } }
+            else { VectorKernels.add(g.pointer, into: dh.pointer, count: dh.count) }
         }
         let dx = trunk.backward(dh, needsInputGradient: embeddings != nil)
         embeddings?.backward(dx)
