@@ -10,13 +10,13 @@ public final class EmbeddingInput {
     private let output: FloatBuffer
     private var indices: UnsafePointer<Int32>?
 
-    public init(denseWidth: Int, buckets: [Int], dim: Int, maxRows: Int, store: ParameterStore) {
+    public init(denseWidth: Int, buckets: [Int], dim: Int, maxRows: Int, store: ParameterStore, prefix: String = "") {
         self.denseWidth = denseWidth
         self.buckets = buckets
         self.dim = dim
         self.store = store
         tables = buckets.enumerated().map { i, n in
-            store.register("embedding.\(i).weight", shape: [n, dim], initializer: .normal(std: 1 / Float(dim).squareRoot()))
+            store.register("\(prefix)embedding.\(i).weight", shape: [n, dim], initializer: .normal(std: 1 / Float(dim).squareRoot()))
         }
         output = FloatBuffer(count: maxRows * (denseWidth + buckets.count * dim))
     }

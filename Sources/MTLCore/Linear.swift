@@ -5,7 +5,7 @@ public final class Linear: Layer {
     public let outputSize: Int
     public let weight: ParameterEntry
     public let bias: ParameterEntry
-    private unowned let store: ParameterStore
+    public unowned let store: ParameterStore
     private let output: FloatBuffer
     private let inputGradient: FloatBuffer
     private var input: Matrix?

@@ -6,8 +6,9 @@ import Darwin
 
 /// Loss functions over a batch with a per-sample mask for missing labels.
 ///
-/// Each returns the *sum* of the per-sample losses of the unmasked rows and writes
-/// `scale * d(loss_i)/d(logits_i)` into `gradient` (zero on masked rows). The trainer passes
+/// The mask is a per-sample weight: 0 for a missing label, 1 for a present one (or a bootstrap
+/// count). Each returns the weighted *sum* of the per-sample losses and writes
+/// `scale * mask_i * d(loss_i)/d(logits_i)` into `gradient` (zero on masked rows). The trainer passes
 /// `scale = weight / labelled rows in the global batch`, so the gradients of all ranks add up to
 /// the gradient of the global-batch mean, whatever the number of ranks.
 public enum Loss {
@@ -19,8 +20,9 @@ public enum Loss {
         for i in 0..<rows {
             guard mask[i] != 0 else { gradient[i] = 0; continue }
             let z = logits[i], y = targets[i]
-            total += Double(max(z, 0) - z * y + log1pf(expf(-abs(z))))
-            gradient[i] = scale * (sigmoid(z) - y)
+            let w = mask[i]
+            total += Double(w * (max(z, 0) - z * y + log1pf(expf(-abs(z)))))
+            gradient[i] = scale * w * (sigmoid(z) - y)
         }
         return total
     }
@@ -39,8 +41,9 @@ public enum Loss {
             for c in 0..<classes { sum += expf(z[c] - m) }
             let logSum = m + logf(sum)
             let label = Int(targets[i])
-            total += Double(logSum - z[label])
-            for c in 0..<classes { g[c] = scale * (expf(z[c] - logSum) - (c == label ? 1 : 0)) }
+            let w = mask[i]
+            total += Double(w * (logSum - z[label]))
+            for c in 0..<classes { g[c] = scale * w * (expf(z[c] - logSum) - (c == label ? 1 : 0)) }
         }
         return total
     }
@@ -52,9 +55,9 @@ public enum Loss {
         var total: Double = 0
         for i in 0..<rows {
             guard mask[i] != 0 else { gradient[i] = 0; continue }
-            let d = predictions[i] - targets[i]
-            total += Double(d * d)
-            gradient[i] = scale * 2 * d
+            let d = predictions[i] - targets[i], w = mask[i]
+            total += Double(w * d * d)
+            gradient[i] = scale * w * 2 * d
         }
         return total
     }

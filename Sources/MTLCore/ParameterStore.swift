@@ -13,6 +13,8 @@ public enum Initializer: Sendable {
     /// U(-bound, bound).
     case uniform(Float)
     case normal(std: Float)
+    /// A square matrix with `diagonal` on the diagonal and `offDiagonal` elsewhere.
+    case stitch(diagonal: Float, offDiagonal: Float)
 }
 
 /// All parameters and all gradients of a model, each in one flat buffer in a fixed, named order
@@ -55,6 +57,9 @@ public final class ParameterStore {
                 for i in 0..<e.count { p[i] = (rng.nextUniform() * 2 - 1) * bound }
             case .normal(let std):
                 for i in 0..<e.count { p[i] = rng.nextNormal() * std }
+            case .stitch(let diagonal, let offDiagonal):
+                let n = e.shape[0]
+                for i in 0..<n { for j in 0..<n { p[i * n + j] = i == j ? diagonal : offDiagonal } }
             }
         }
         isMaterialized = true

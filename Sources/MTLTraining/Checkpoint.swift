@@ -57,7 +57,10 @@ public enum Checkpoint {
             throw UserError("'\(file.path)' is not an mtl-worker checkpoint or lacks its config", hint: "pass a file from <output>/checkpoints/")
         }
         var config = try RunConfig.parse(text: text, path: path)
-        if let epochs = file.metadata["epochs"].flatMap(Int.init) { config.training.epochs = epochs }
+        if let text = file.metadata["overrides"], let data = text.data(using: .utf8),
+           let overrides = try? JSONSerialization.jsonObject(with: data) as? [String: String] {
+            try config.apply(overrides: overrides)
+        }
         return (config, try Preprocessor.from(json: pre))
     }
 }

@@ -28,6 +28,8 @@ public struct DataConfig: Sendable, Equatable {
     public var test: String?
     public var validationFraction: Double
     public var testFraction: Double
+    /// Share of the test file, from its start, used as the validation split (the rest is test).
+    public var testHeadAsValidation: Double
     public var splitSeed: UInt64
     public var separator: String
     public var header: Bool
@@ -51,6 +53,25 @@ public struct ModelConfig: Sendable, Equatable {
     public var activation: String
     public var dropout: Double
     public var layerNorm: Bool
+    // late-fusion
+    public var stopGradient: Bool
+    // cross-stitch
+    public var stitchInit: Double
+    // mmoe, cgc, ple
+    public var experts: Int
+    public var taskExperts: Int
+    public var levels: Int
+    public var expert: [Int]
+    // ensemble
+    public var members: Int
+    public var member: String
+    public var bootstrap: Bool
+    // task-attention
+    public var dModel: Int
+    public var attentionHeads: Int
+    public var attentionLayers: Int
+    public var queries: Int
+    public var feedForward: Int
 }
 
 public struct TrainingConfig: Sendable, Equatable {
@@ -89,7 +110,7 @@ public struct RunConfig: Sendable, Equatable {
     /// Where it was read from; relative data paths are resolved against its folder.
     public var sourcePath: String
 
-    public static let architectures = ["hard-sharing"]
+    public static var architectures: [String] { architectureNames }
     public static let metricNames = ["roc_auc", "pr_auc", "accuracy", "f1", "log_loss", "rmse", "mae", "r2", "loss"]
 
     /// Reads and validates a config file.
@@ -124,6 +145,7 @@ public struct RunConfig: Sendable, Equatable {
             test: try d.string("test"),
             validationFraction: try d.double("validation_fraction", default: 0, range: 0...0.9),
             testFraction: try d.double("test_fraction", default: 0, range: 0...0.9),
+            testHeadAsValidation: try d.double("test_head_as_validation", default: 0, range: 0...0.99),
             splitSeed: UInt64(try d.int("split_seed", default: 0, min: 0)),
             separator: try d.string("separator", default: ","),
             header: try d.bool("header", default: true),
@@ -146,6 +168,9 @@ public struct RunConfig: Sendable, Equatable {
         }
         if dataConfig.validation != nil && dataConfig.validationFraction > 0 {
             throw d.fail("validation_fraction", nil, "cannot be used together with data.validation")
+        }
+        if dataConfig.testHeadAsValidation > 0 && (dataConfig.test == nil || dataConfig.validation != nil || dataConfig.validationFraction > 0) {
+            throw d.fail("test_head_as_validation", nil, "needs data.test and no other validation split")
         }
         if dataConfig.test != nil && dataConfig.testFraction > 0 {
             throw d.fail("test_fraction", nil, "cannot be used together with data.test")
@@ -186,7 +211,33 @@ public struct RunConfig: Sendable, Equatable {
             head: try m.ints("head") ?? [64],
             activation: try m.choice("activation", ["relu", "gelu"], default: "relu"),
             dropout: try m.double("dropout", default: 0, range: 0...0.95),
-            layerNorm: try m.bool("layer_norm", default: false))
+            layerNorm: try m.bool("layer_norm", default: false),
+            stopGradient: try m.bool("stop_gradient", default: false),
+            stitchInit: try m.double("stitch_init", default: 0.9, range: 0...1),
+            experts: try m.int("experts", default: 8, min: 0),
+            taskExperts: try m.int("task_experts", default: 2, min: 0),
+            levels: try m.int("levels", default: 2, min: 1),
+            expert: try m.ints("expert") ?? [256, 128],
+            members: try m.int("members", default: 3, min: 1),
+            member: try m.choice("member", architectures.filter { $0 != "ensemble" }, default: "hard-sharing"),
+            bootstrap: try m.bool("bootstrap", default: false),
+            dModel: try m.int("d_model", default: 32, min: 1),
+            attentionHeads: try m.int("attention_heads", default: 4, min: 1),
+            attentionLayers: try m.int("attention_layers", default: 2, min: 0),
+            queries: try m.int("queries", default: 1, min: 1),
+            feedForward: try m.int("feed_forward", default: 64, min: 1))
+        if ["mmoe", "cgc", "ple"].contains(model.architecture) && model.experts == 0 && (model.architecture == "mmoe" || model.taskExperts == 0) {
+            throw m.fail("experts", nil, "must be at least 1 for \(model.architecture)")
+        }
+        if model.architecture == "mmoe" || (model.architecture == "ensemble" && model.member == "mmoe") {
+            if model.experts < 1 { throw m.fail("experts", nil, "must be at least 1 for mmoe") }
+        }
+        if model.dModel % model.attentionHeads != 0 {
+            throw m.fail("d_model", nil, "(\(model.dModel)) must be a multiple of attention_heads (\(model.attentionHeads))")
+        }
+        if model.architecture == "ple" && model.levels > 1 && model.experts == 0 {
+            throw m.fail("experts", nil, "must be at least 1 for ple with several levels: the shared gate needs shared experts")
+        }
         try m.finish()
 
         var tr = try top.child("training") ?? ConfigReader(file: path, path: "training", node: Node([(Node, Node)]()))
@@ -227,6 +278,26 @@ public struct RunConfig: Sendable, Equatable {
         guard parts.count == 2, scopes.contains(parts[0]), metricNames.contains(parts[1]) else {
             throw reader.fail("best_metric", nil, "is '\(name)'; it must be <task or mean>.<metric>",
                               hint: "tasks: \(scopes.joined(separator: ", ")); metrics: \(metricNames.joined(separator: ", "))")
+        }
+    }
+
+    /// Command-line overrides applied on top of the file (kept in checkpoints with the file's text).
+    public private(set) var overrides: [String: String] = [:]
+
+    /// Applies overrides by config key: training.epochs, training.batch_size, training.seed,
+    /// model.architecture.
+    public mutating func apply(overrides new: [String: String]) throws {
+        for (key, value) in new.sorted(by: { $0.key < $1.key }) {
+            switch key {
+            case "training.epochs": guard let v = Int(value), v >= 1 else { throw UserError("override \(key)=\(value) is not a positive integer") }; training.epochs = v
+            case "training.batch_size": guard let v = Int(value), v >= 1 else { throw UserError("override \(key)=\(value) is not a positive integer") }; training.batchSize = v
+            case "training.seed": guard let v = UInt64(value) else { throw UserError("override \(key)=\(value) is not a non-negative integer") }; training.seed = v
+            case "model.architecture":
+                guard Self.architectures.contains(value) else { throw UserError("override \(key)=\(value) is not an architecture") }
+                model.architecture = value
+            default: throw UserError("unknown override '\(key)'")
+            }
+            overrides[key] = value
         }
     }
 

@@ -31,6 +31,12 @@ public struct LoadedData {
             throw UserError("\(t.file): columns \(t.columnNames) differ from the training file's \(train.columnNames)",
                             hint: "every split must have the same columns in the same order")
         }
+        if d.testHeadAsValidation > 0, let t = test {
+            // The first part of the test file, in file order, validates; the rest tests.
+            let n = Int((Double(t.rowCount) * d.testHeadAsValidation).rounded())
+            validation = t.subset(Array(0..<n))
+            test = t.subset(Array(n..<t.rowCount))
+        }
         if d.validationFraction > 0 || d.testFraction > 0 {
             let n = train.rowCount
             let order = seededPermutation(n, seed: SplitMix64.mix(d.splitSeed ^ 0x5EED_5A17))

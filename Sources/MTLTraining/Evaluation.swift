@@ -31,28 +31,35 @@ public enum Evaluator {
                 model.forward(BatchInput(dense: dense.matrix(rows: n, cols: split.denseWidth), categories: cats),
                               context: .evaluation)
             }
+            let members = model.members
             for (t, task) in tasks.enumerated() {
-                let out = model.output(t)
-                split.targets[t].withUnsafeBufferPointer { y in
-                    split.masks[t].withUnsafeBufferPointer { m in
-                        lossSums[t] += objective(task, out, y.baseAddress! + start, m.baseAddress! + start, scratch.pointer)
+                let all = model.output(t), k = task.outputs
+                let base = values[t].count
+                values[t].append(contentsOf: repeatElement(0, count: n * k))
+                for member in 0..<members {
+                    let out = Matrix(all.pointer + member * n * k, rows: n, cols: k)
+                    split.targets[t].withUnsafeBufferPointer { y in
+                        split.masks[t].withUnsafeBufferPointer { m in
+                            lossSums[t] += objective(task, out, y.baseAddress! + start, m.baseAddress! + start, scratch.pointer) / Double(members)
+                        }
                     }
-                }
-                switch task.taskKind {
-                case .binary:
-                    for i in 0..<n { values[t].append(Double(Loss.sigmoid(out.pointer[i]))) }
-                case .multiclass:
-                    let k = task.outputs
-                    for i in 0..<n {
-                        let z = out.pointer + i * k
-                        var m = -Float.infinity
-                        for c in 0..<k { m = max(m, z[c]) }
-                        var sum = 0.0
-                        for c in 0..<k { sum += Foundation.exp(Double(z[c] - m)) }
-                        for c in 0..<k { values[t].append(Foundation.exp(Double(z[c] - m)) / sum) }
+                    // Members' predictions are averaged: probabilities, or values for regression.
+                    let share = 1 / Double(members)
+                    switch task.taskKind {
+                    case .binary:
+                        for i in 0..<n { values[t][base + i] += share * Double(Loss.sigmoid(out.pointer[i])) }
+                    case .multiclass:
+                        for i in 0..<n {
+                            let z = out.pointer + i * k
+                            var m = -Float.infinity
+                            for c in 0..<k { m = max(m, z[c]) }
+                            var sum = 0.0
+                            for c in 0..<k { sum += Foundation.exp(Double(z[c] - m)) }
+                            for c in 0..<k { values[t][base + i * k + c] += share * Foundation.exp(Double(z[c] - m)) / sum }
+                        }
+                    case .regression:
+                        for i in 0..<n { values[t][base + i] += share * (Double(out.pointer[i]) * task.targetStd + task.targetMean) }
                     }
-                case .regression:
-                    for i in 0..<n { values[t].append(Double(out.pointer[i]) * task.targetStd + task.targetMean) }
                 }
             }
             start += n

@@ -17,82 +17,142 @@ public protocol MultiTaskModel: AnyObject {
     var maxRows: Int { get }
     /// Output width of each task's head.
     var taskOutputs: [Int] { get }
+    /// Independent members whose outputs are stacked (ensembles); 1 for other models.
+    var members: Int { get }
     /// Computes every task's output for the batch.
     func forward(_ input: BatchInput, context: ForwardContext)
-    /// Task `t`'s logits (or standardised values, for regression) from the last forward: (rows, outputs).
+    /// Task `t`'s logits (or standardised values, for regression) from the last forward:
+    /// (members * rows, outputs), member by member.
     func output(_ t: Int) -> Matrix
-    /// Adds the parameter gradients for d(loss)/d(outputs); `gradient(t)` is task t's, (rows, outputs).
+    /// Adds the parameter gradients for d(loss)/d(outputs); `gradient(t)` has `output(t)`'s shape.
     func backward(_ gradient: (Int) -> Matrix)
+    /// The weight of a training row for a member (bootstrap resampling); 1 when not resampled.
+    func sampleWeight(member: Int, row: Int) -> Float
 }
 
-/// Builds the architecture a config names.
+extension MultiTaskModel {
+    public var members: Int { 1 }
+    public func sampleWeight(member: Int, row: Int) -> Float { 1 }
+}
+
+/// The architectures a config can name.
+public let architectureNames = ["hard-sharing", "late-fusion", "single-task", "cross-stitch", "mmoe", "cgc", "ple",
+                                "ensemble", "task-attention"]
+
+/// Builds the architecture a config names, with its parameters initialised from `seed`.
 public func makeModel(_ config: ModelConfig, preprocessor: Preprocessor, maxRows: Int, seed: UInt64) -> MultiTaskModel {
-    switch config.architecture {
-    default:
-        return HardSharingModel(config, preprocessor: preprocessor, maxRows: maxRows, seed: seed)
+    let store = ParameterStore()
+    let model = buildModel(config, architecture: config.architecture, preprocessor: preprocessor, maxRows: maxRows,
+                           store: store, prefix: "", seed: seed)
+    store.materialize(seed: seed)
+    return model
+}
+
+/// Registers the parameters of an architecture in `store` under `prefix` (not yet materialised).
+func buildModel(_ config: ModelConfig, architecture: String, preprocessor: Preprocessor, maxRows: Int,
+                store: ParameterStore, prefix: String, seed: UInt64) -> MultiTaskModel {
+    switch architecture {
+    case "late-fusion": return TowerModel(config, fused: true, preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    case "single-task": return TowerModel(config, fused: false, preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    case "cross-stitch": return CrossStitchModel(config, preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    case "mmoe": return ExtractionModel(config, levels: 1, taskExperts: 0, sharedExperts: config.experts,
+                                        preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    case "cgc": return ExtractionModel(config, levels: 1, taskExperts: config.taskExperts, sharedExperts: config.experts,
+                                       preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    case "ple": return ExtractionModel(config, levels: config.levels, taskExperts: config.taskExperts, sharedExperts: config.experts,
+                                       preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    case "ensemble": return EnsembleModel(config, preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix, seed: seed)
+    case "task-attention": return TaskAttentionModel(config, preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+    default: return HardSharingModel(config, preprocessor: preprocessor, maxRows: maxRows, store: store, prefix: prefix)
     }
+}
+
+/// The model's input stage: the dense features, followed by one learned embedding per
+/// categorical column in embedding mode.
+final class InputStage {
+    let embeddings: EmbeddingInput?
+    let width: Int
+
+    init(_ preprocessor: Preprocessor, maxRows: Int, store: ParameterStore, prefix: String) {
+        if preprocessor.encoding == "embedding" && !preprocessor.categorical.isEmpty {
+            embeddings = EmbeddingInput(denseWidth: preprocessor.denseWidth, buckets: preprocessor.categorical.map(\.buckets),
+                                        dim: preprocessor.embeddingDim, maxRows: maxRows, store: store, prefix: prefix)
+        } else {
+            embeddings = nil
+        }
+        width = preprocessor.inputWidth
+    }
+
+    /// Whether anything upstream of the first layer learns (so its input gradient is needed).
+    var needsGradient: Bool { embeddings != nil }
+
+    func forward(_ input: BatchInput) -> Matrix {
+        if let e = embeddings, let idx = input.categories { return e.forward(dense: input.dense, indices: idx) }
+        return input.dense
+    }
+
+    func backward(_ dx: Matrix) { embeddings?.backward(dx) }
+}
+
+/// Linear -> [LayerNorm] -> activation -> [Dropout] per hidden width, then an optional output Linear.
+func makeMLP(_ name: String, input: Int, hidden: [Int], output: Int?, config: ModelConfig,
+             maxRows: Int, store: ParameterStore) -> Sequential {
+    var layers: [Layer] = []
+    var width = input
+    for (i, h) in hidden.enumerated() {
+        layers += hiddenUnit("\(name).\(i)", input: width, output: h, config: config, maxRows: maxRows, store: store)
+        width = h
+    }
+    if let out = output {
+        layers.append(Linear("\(name).out", inputSize: width, outputSize: out, maxRows: maxRows, store: store))
+    }
+    return Sequential(layers, inputSize: input)
+}
+
+/// One hidden layer: Linear -> [LayerNorm] -> activation -> [Dropout].
+func hiddenUnit(_ name: String, input: Int, output: Int, config: ModelConfig, maxRows: Int, store: ParameterStore) -> [Layer] {
+    var layers: [Layer] = [Linear("\(name).linear", inputSize: input, outputSize: output, maxRows: maxRows, store: store)]
+    if config.layerNorm { layers.append(LayerNorm("\(name).norm", size: output, maxRows: maxRows, store: store)) }
+    layers.append(activation(config, size: output, maxRows: maxRows))
+    if config.dropout > 0 {
+        layers.append(Dropout("\(name).dropout", size: output, probability: Float(config.dropout), maxRows: maxRows))
+    }
+    return layers
+}
+
+func activation(_ config: ModelConfig, size: Int, maxRows: Int) -> Layer {
+    config.activation == "gelu" ? GELU(size: size, maxRows: maxRows) : ReLU(size: size, maxRows: maxRows)
 }
 
 /// Hard parameter sharing, the design's "early fusion" (Caruana, Machine Learning 1997; Ruder,
 /// arXiv:1706.05098): a shared MLP trunk over the input and one MLP head per task on the trunk's
 /// last hidden layer. The trunk's gradient is the sum of the heads' input gradients.
 public final class HardSharingModel: MultiTaskModel {
-    public let store = ParameterStore()
+    public let store: ParameterStore
     public let maxRows: Int
     public let taskOutputs: [Int]
-    let embeddings: EmbeddingInput?
+    let input: InputStage
     let trunk: Sequential
     let heads: [Sequential]
     private let trunkGradient: FloatBuffer
-    private var outputs: [Matrix]
+    private var outputs: [Matrix] = []
 
-    public init(_ config: ModelConfig, preprocessor: Preprocessor, maxRows: Int, seed: UInt64) {
+    init(_ config: ModelConfig, preprocessor: Preprocessor, maxRows: Int, store: ParameterStore, prefix: String) {
+        self.store = store
         self.maxRows = maxRows
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        if preprocessor.encoding == "embedding" && !preprocessor.categorical.isEmpty {
-            embeddings = EmbeddingInput(denseWidth: preprocessor.denseWidth, buckets: preprocessor.categorical.map(\.buckets),
-                                        dim: preprocessor.embeddingDim, maxRows: maxRows, store: store)
-        } else {
-            embeddings = nil
-        }
-        let inputWidth = preprocessor.inputWidth
-        let store = self.store
-        let trunk = Self.mlp("trunk", input: inputWidth, hidden: config.trunk, output: nil, config: config, maxRows: maxRows, store: store)
+        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        let trunk = makeMLP("\(prefix)trunk", input: input.width, hidden: config.trunk, output: nil, config: config, maxRows: maxRows, store: store)
         self.trunk = trunk
         heads = preprocessor.tasks.map { t in
-            Self.mlp("head.\(t.name)", input: trunk.outputSize, hidden: config.head, output: t.outputs,
-                     config: config, maxRows: maxRows, store: store)
+            makeMLP("\(prefix)head.\(t.name)", input: trunk.outputSize, hidden: config.head, output: t.outputs,
+                    config: config, maxRows: maxRows, store: store)
         }
         trunkGradient = FloatBuffer(count: maxRows * trunk.outputSize)
-        outputs = []
-        store.materialize(seed: seed)
     }
 
-    /// Linear -> [LayerNorm] -> activation -> [Dropout] per hidden width, then an optional
-    /// output Linear.
-    static func mlp(_ name: String, input: Int, hidden: [Int], output: Int?, config: ModelConfig,
-                    maxRows: Int, store: ParameterStore) -> Sequential {
-        var layers: [Layer] = []
-        var width = input
-        for (i, h) in hidden.enumerated() {
-            layers.append(Linear("\(name).\(i).linear", inputSize: width, outputSize: h, maxRows: maxRows, store: store))
-            if config.layerNorm { layers.append(LayerNorm("\(name).\(i).norm", size: h, maxRows: maxRows, store: store)) }
-            layers.append(config.activation == "gelu" ? GELU(size: h, maxRows: maxRows) : ReLU(size: h, maxRows: maxRows))
-            if config.dropout > 0 {
-                layers.append(Dropout("\(name).\(i).dropout", size: h, probability: Float(config.dropout), maxRows: maxRows))
-            }
-            width = h
-        }
-        if let out = output {
-            layers.append(Linear("\(name).out", inputSize: width, outputSize: out, maxRows: maxRows, store: store))
-        }
-        return Sequential(layers, inputSize: input)
-    }
-
-    public func forward(_ input: BatchInput, context: ForwardContext) {
-        var x = input.dense
-        if let e = embeddings, let idx = input.categories { x = e.forward(dense: input.dense, indices: idx) }
-        let h = trunk.forward(x, context: context)
+    public func forward(_ batch: BatchInput, context: ForwardContext) {
+        let h = trunk.forward(input.forward(batch), context: context)
         if outputs.isEmpty { outputs = heads.map { $0.forward(h, context: context) }; return }
         for t in heads.indices { outputs[t] = heads[t].forward(h, context: context) }
     }
@@ -107,7 +167,6 @@ public final class HardSharingModel: MultiTaskModel {
             if t == 0 { dh.pointer.update(from: g.pointer, count: dh.count) }
             else { VectorKernels.add(g.pointer, into: dh.pointer, count: dh.count) }
         }
-        let dx = trunk.backward(dh, needsInputGradient: embeddings != nil)
-        embeddings?.backward(dx)
+        input.backward(trunk.backward(dh, needsInputGradient: input.needsGradient))
     }
 }

@@ -37,7 +37,8 @@ public final class Trainer {
     let batchMasks: [FloatBuffer]
     let outputGradients: [FloatBuffer]
     var sampleIDs: [Int]
-    var taskLabelCounts: [Int]
+    /// Per task and member: the labelled (weighted) rows of the current global batch.
+    var taskLabelCounts: [Float]
     /// Per task: weighted loss sum and labelled rows of this rank since the epoch began.
     var epochLoss: [Double]
 
@@ -67,11 +68,12 @@ public final class Trainer {
         batchDense = FloatBuffer(count: localCapacity * data.train.denseWidth)
         batchCategories = [Int32](repeating: 0, count: localCapacity * data.train.categoryColumns)
         let encodings = data.preprocessor.tasks
+        let members = model.members
         batchTargets = encodings.map { _ in FloatBuffer(count: capacity) }
-        batchMasks = encodings.map { _ in FloatBuffer(count: capacity) }
-        outputGradients = encodings.map { FloatBuffer(count: capacity * $0.outputs) }
+        batchMasks = encodings.map { _ in FloatBuffer(count: members * capacity) }
+        outputGradients = encodings.map { FloatBuffer(count: members * capacity * $0.outputs) }
         sampleIDs = [Int](repeating: 0, count: localCapacity)
-        taskLabelCounts = [Int](repeating: 0, count: tasks.count)
+        taskLabelCounts = [Float](repeating: 0, count: tasks.count * members)
         epochLoss = [Double](repeating: 0, count: 2 * tasks.count)
         try synchronizeStart()
     }
@@ -127,12 +129,17 @@ public final class Trainer {
     func trainStep(order: [Int], batchIndex s: Int) throws -> Double {
         let split = data.train
         let (globalStart, globalCount, localStart, localCount) = shard(step: s, rows: split.rows)
-        // Labelled rows per task in the whole global batch: every rank knows all labels.
+        let members = model.members
+        // Labelled rows per task (and member weight) in the whole global batch: every rank knows all labels.
         for t in 0..<tasks.count {
-            var c = 0
             let m = split.masks[t]
-            for i in globalStart..<(globalStart + globalCount) where m[order[i]] != 0 { c += 1 }
-            taskLabelCounts[t] = c
+            for k in 0..<members {
+                var c: Float = 0
+                for i in globalStart..<(globalStart + globalCount) where m[order[i]] != 0 {
+                    c += m[order[i]] * model.sampleWeight(member: k, row: order[i])
+                }
+                taskLabelCounts[t * members + k] = c
+            }
         }
         let width = split.denseWidth, cats = split.categoryColumns
         split.dense.withUnsafeBufferPointer { dense in
@@ -141,7 +148,9 @@ public final class Trainer {
                 (batchDense.pointer + j * width).update(from: dense.baseAddress! + row * width, count: width)
                 for t in 0..<tasks.count {
                     batchTargets[t].pointer[j] = split.targets[t][row]
-                    batchMasks[t].pointer[j] = split.masks[t][row]
+                    for k in 0..<members {
+                        batchMasks[t].pointer[k * localCount + j] = split.masks[t][row] * model.sampleWeight(member: k, row: row)
+                    }
                 }
                 for c in 0..<cats { batchCategories[j * cats + c] = split.categories[row * cats + c] }
                 sampleIDs[j] = localStart + j
@@ -160,18 +169,23 @@ public final class Trainer {
                 }
             }
             for (t, task) in tasks.enumerated() {
-                let g = outputGradients[t].matrix(rows: localCount, cols: task.outputs)
-                let count = taskLabelCounts[t]
-                let scale = count > 0 ? Float(task.weight) / Float(count) : 0
-                let loss = taskLoss(task, model.output(t), target: batchTargets[t].pointer, mask: batchMasks[t].pointer,
-                                    scale: scale, gradient: g.pointer)
-                epochLoss[2 * t] += loss * task.weight
-                var labelled = 0
-                for j in 0..<localCount where batchMasks[t].pointer[j] != 0 { labelled += 1 }
-                epochLoss[2 * t + 1] += Double(labelled)
-                lossSum += count > 0 ? loss * task.weight / Double(count) : 0
+                let k = task.outputs
+                let out = model.output(t).pointer, g = outputGradients[t].pointer
+                for member in 0..<members {
+                    let count = taskLabelCounts[t * members + member]
+                    let scale = count > 0 ? Float(task.weight) / count : 0
+                    let mask = batchMasks[t].pointer + member * localCount
+                    let loss = taskLoss(task, Matrix(out + member * localCount * k, rows: localCount, cols: k),
+                                        target: batchTargets[t].pointer, mask: mask, scale: scale,
+                                        gradient: g + member * localCount * k)
+                    epochLoss[2 * t] += loss * task.weight / Double(members)
+                    var labelled: Float = 0
+                    for j in 0..<localCount { labelled += mask[j] }
+                    epochLoss[2 * t + 1] += Double(labelled) / Double(members)
+                    lossSum += count > 0 ? loss * task.weight / Double(count) / Double(members) : 0
+                }
             }
-            model.backward { outputGradients[$0].matrix(rows: localCount, cols: tasks[$0].outputs) }
+            model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) }
         }
         try comm.allreduceSum(model.store.gradients.buffer)
         if config.training.clipNorm > 0 {

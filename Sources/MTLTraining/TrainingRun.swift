@@ -176,6 +176,7 @@ public final class TrainingRun {
             "seed": String(t.config.training.seed),
             "rng": "counter-based: permutation(seed, epoch), dropout(seed, step, sample)",
             "config": t.config.sourceText,
+            "overrides": Self.json(t.config.overrides),
             "config_path": (t.config.sourcePath as NSString).standardizingPath.hasPrefix("/") ? t.config.sourcePath
                 : FileManager.default.currentDirectoryPath + "/" + t.config.sourcePath,
             "preprocessor": t.data.preprocessor.json(), "optimizer": t.optimizer.name,

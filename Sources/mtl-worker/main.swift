@@ -71,6 +71,7 @@ struct Train: ParsableCommand {
     @Option(help: "Override training.epochs.") var epochs: Int?
     @Option(help: "Override training.batch_size (the global batch, split across ranks).") var batchSize: Int?
     @Option(help: "Override training.seed.") var seed: Int?
+    @Option(help: "Override model.architecture (\(architectureNames.joined(separator: ", "))).") var architecture: String?
     @Option(help: "Stop after this many epochs in this invocation (resume later with --resume).") var stopAfterEpochs: Int?
     @OptionGroup var common: CommonOptions
 
@@ -79,13 +80,19 @@ struct Train: ParsableCommand {
         if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let s = seed, s < 0 { throw ValidationError("--seed must be non-negative") }
         if let s = stopAfterEpochs, s < 1 { throw ValidationError("--stop-after-epochs must be at least 1") }
+        if let a = architecture, !architectureNames.contains(a) {
+            throw ValidationError("--architecture must be one of: \(architectureNames.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
         var cfg = try loadConfig(config)
-        if let e = epochs { cfg.training.epochs = e }
-        if let b = batchSize { cfg.training.batchSize = b }
-        if let s = seed { cfg.training.seed = UInt64(s) }
+        var overrides: [String: String] = [:]
+        if let e = epochs { overrides["training.epochs"] = String(e) }
+        if let b = batchSize { overrides["training.batch_size"] = String(b) }
+        if let s = seed { overrides["training.seed"] = String(s) }
+        if let a = architecture { overrides["model.architecture"] = a }
+        try cfg.apply(overrides: overrides)
         let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
         let out = output ?? cfg.output ?? "runs/\(name)"
         try withRuntime(common, threads: cfg.training.threads) { comm, logger in

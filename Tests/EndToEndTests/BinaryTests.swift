@@ -178,6 +178,34 @@ final class BinaryTests: XCTestCase {
         XCTAssertGreaterThan(far / norm, 1e-2, "the comparison must be able to fail")
     }
 
+    /// Every architecture keeps the guarantees: 1 rank and 2 ranks agree (parameters within 1e-5
+    /// relative after 40 steps), and evaluate reproduces the run's own test metrics from its checkpoint.
+    func testEveryArchitectureAgreesAcrossWorldSizes() throws {
+        let dir = temporaryDirectory()
+        for arch in architectureNames {
+            var runs: [[Float]] = []
+            for n in [1, 2] {
+                let out = dir + "/\(arch)-\(n)"
+                let r = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", out, "--architecture", arch, "--epochs", "1"],
+                                ranks: n == 1 ? nil : n)
+                XCTAssertEqual(r.status, 0, "\(arch) on \(n) rank(s): \(r.stderr)")
+                guard r.status == 0 else { continue }
+                runs.append(try parameters(out + "/checkpoints/epoch-0001.safetensors"))
+            }
+            guard runs.count == 2 else { continue }
+            let norm = runs[0].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let diff = zip(runs[0], runs[1]).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            print("\(arch): relative parameter difference, 2 ranks vs 1, after 40 steps: \(diff / norm)")
+            XCTAssertLessThan(diff / norm, 1e-5, arch)
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/\(arch)-1/summary.json"))) as! [String: Any]
+            let test = summary["test"] as! [String: [String: Any]]
+            let e = try run(["evaluate", "--checkpoint", dir + "/\(arch)-1/checkpoints/best.safetensors"])
+            XCTAssertEqual(e.status, 0, e.stderr)
+            let metrics = (try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as! [String: Any])["metrics"] as! [String: [String: Any]]
+            XCTAssertEqual(metrics["kind"]?["f1"] as? Double, test["kind"]?["f1"] as? Double, arch)
+        }
+    }
+
     /// Resume under 2 ranks: epoch 1, then a resumed epoch 2, equals two epochs bit for bit.
     func testResumeUnderMPIIsExact() throws {
         let dir = temporaryDirectory()

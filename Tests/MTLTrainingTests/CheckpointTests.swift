@@ -79,6 +79,29 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try lines(a), try lines(b))
     }
 
+    /// Exact resume holds for every architecture (one epoch, then a resumed one, against two).
+    func testResumeIsExactForEveryArchitecture() throws {
+        for arch in architectureNames {
+            var config = try Support.fixtureConfig()
+            config.model.architecture = arch
+            config.model.trunk = [8, 6]
+            config.model.expert = [8, 6]
+            config.model.members = 2
+            config.model.bootstrap = true
+            config.model.dModel = 8
+            config.model.attentionHeads = 2
+            config.model.attentionLayers = 1
+            let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
+            let comm = SingleProcessCommunicator()
+            try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run()
+            try TrainingRun(config: config, comm: comm, options: .init(output: b, stopAfterEpochs: 1), logger: logger()).run()
+            try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger()).run()
+            let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors")
+            let y = try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors")
+            XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "\(arch): tensors differ")
+        }
+    }
+
     func testExistingRunIsNotOverwritten() throws {
         let config = try Support.fixtureConfig()
         let dir = Support.temporaryDirectory()

@@ -1,0 +1,97 @@
+import MTLCore
+
+/// One tower per task over the input, with no shared trunk.
+///
+/// `late-fusion` (fused): the tasks meet at the decision level, as in late-fusion multimodal
+/// models (Snoek, Worring and Smeulders, ACM MM 2005): each task's head sees the concatenation of
+/// every tower's last hidden layer, so tasks share decisions, not features. With
+/// `stop_gradient`, a head trains only its own tower and reads the others as fixed features.
+///
+/// `single-task` (not fused): each head sees only its own tower: independent models trained in
+/// the same loop, on the same data and budget, the baseline every comparison is measured against.
+/// The parameter sets are disjoint, so with per-parameter optimizers (Adam, SGD) this is exactly
+/// separate training, except that `clip_norm` clips their joint gradient norm.
+public final class TowerModel: MultiTaskModel {
+    public let store: ParameterStore
+    public let maxRows: Int
+    public let taskOutputs: [Int]
+    let fused: Bool
+    let stopGradient: Bool
+    let input: InputStage
+    let towers: [Sequential]
+    let heads: [Sequential]
+    let width: Int
+    private let concatenated: FloatBuffer
+    private let towerGradients: [FloatBuffer]
+    private let inputGradient: FloatBuffer
+    private var outputs: [Matrix] = []
+    private var hidden: [Matrix] = []
+
+    init(_ config: ModelConfig, fused: Bool, preprocessor: Preprocessor, maxRows: Int, store: ParameterStore, prefix: String) {
+        self.store = store
+        self.maxRows = maxRows
+        self.fused = fused
+        stopGradient = config.stopGradient
+        taskOutputs = preprocessor.tasks.map(\.outputs)
+        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        let inputWidth = input.width
+        towers = preprocessor.tasks.map {
+            makeMLP("\(prefix)tower.\($0.name)", input: inputWidth, hidden: config.trunk, output: nil, config: config, maxRows: maxRows, store: store)
+        }
+        let width = towers[0].outputSize
+        self.width = width
+        let tasks = preprocessor.tasks.count
+        heads = preprocessor.tasks.map {
+            makeMLP("\(prefix)head.\($0.name)", input: fused ? tasks * width : width, hidden: config.head, output: $0.outputs,
+                    config: config, maxRows: maxRows, store: store)
+        }
+        concatenated = FloatBuffer(count: fused ? maxRows * tasks * width : 0)
+        towerGradients = preprocessor.tasks.map { _ in FloatBuffer(count: maxRows * width) }
+        inputGradient = FloatBuffer(count: maxRows * inputWidth)
+    }
+
+    public func forward(_ batch: BatchInput, context: ForwardContext) {
+        let x = input.forward(batch)
+        let tasks = towers.count
+        if hidden.isEmpty { hidden = towers.map { $0.forward(x, context: context) }; outputs = hidden }
+        else { for t in towers.indices { hidden[t] = towers[t].forward(x, context: context) } }
+        if fused {
+            let cat = concatenated.matrix(rows: x.rows, cols: tasks * width)
+            for r in 0..<x.rows {
+                for (t, h) in hidden.enumerated() {
+                    (cat.pointer + r * tasks * width + t * width).update(from: h.pointer + r * width, count: width)
+                }
+            }
+            for t in heads.indices { outputs[t] = heads[t].forward(cat, context: context) }
+        } else {
+            for t in heads.indices { outputs[t] = heads[t].forward(hidden[t], context: context) }
+        }
+    }
+
+    public func output(_ t: Int) -> Matrix { outputs[t] }
+
+    public func backward(_ gradient: (Int) -> Matrix) {
+        let rows = outputs[0].rows, tasks = towers.count
+        for g in towerGradients { g.pointer.update(repeating: 0, count: rows * width) }
+        for (t, head) in heads.enumerated() {
+            let d = head.backward(gradient(t), needsInputGradient: true)
+            if fused {
+                // The head's input gradient splits by tower; with stop_gradient only its own part flows.
+                for u in 0..<tasks where !stopGradient || u == t {
+                    let acc = towerGradients[u].pointer
+                    for r in 0..<rows { VectorKernels.add(d.pointer + r * tasks * width + u * width, into: acc + r * width, count: width) }
+                }
+            } else {
+                towerGradients[t].pointer.update(from: d.pointer, count: rows * width)
+            }
+        }
+        let dx = inputGradient.matrix(rows: rows, cols: input.width)
+        for (t, tower) in towers.enumerated() {
+            let g = tower.backward(towerGradients[t].matrix(rows: rows, cols: width), needsInputGradient: input.needsGradient)
+            if input.needsGradient {
+                if t == 0 { dx.pointer.update(from: g.pointer, count: dx.count) } else { VectorKernels.add(g.pointer, into: dx.pointer, count: dx.count) }
+            }
+        }
+        if input.needsGradient { input.backward(dx) }
+    }
+}
