@@ -45,15 +45,21 @@ public enum Benchmark {
         return LoadedData(preprocessor: pre, train: split, validation: nil, test: nil, skipped: [])
     }
 
-    /// The config of a workload: hps = trunk 512-256, heads 64, Adam lr 1e-3.
+    public static let workloads = ["hps", "mmoe"]
+
+    /// The config of a workload, as the peer defines it: hps = trunk 512-256, heads 64;
+    /// mmoe = 8 experts 256-128, a softmax gate and a tower 64 per task; Adam lr 1e-3.
     public static func config(workload: String, globalBatch: Int) throws -> RunConfig {
-        guard workload == "hps" else {
-            throw UserError("--workload \(workload) is not available", hint: "workloads: hps")
+        let model: String
+        switch workload {
+        case "hps": model = "{architecture: hard-sharing, trunk: [512, 256], head: [64]}"
+        case "mmoe": model = "{architecture: mmoe, experts: 8, expert: [256, 128], head: [64]}"
+        default: throw UserError("--workload \(workload) is not available", hint: "workloads: \(workloads.joined(separator: ", "))")
         }
         let yaml = """
         data: {train: synthetic}
         tasks: [{name: task0, column: label0, kind: binary, positive: ["1"]}]
-        model: {architecture: hard-sharing, trunk: [512, 256], head: [64]}
+        model: \(model)
         training: {epochs: 1, batch_size: \(globalBatch), optimizer: adam, learning_rate: 0.001}
         """
         return try RunConfig.parse(text: yaml, path: "<bench \(workload)>")

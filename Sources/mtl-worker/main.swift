@@ -183,7 +183,7 @@ struct Predict: ParsableCommand {
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a reference workload on synthetic data and print samples/s (JSON), to compare with the PyTorch peer.")
-    @Option(help: "Workload: hps (trunk 512-256, heads 64-1, Adam).") var workload: String = "hps"
+    @Option(help: "Workload: hps (trunk 512-256, heads 64-1) or mmoe (8 experts 256-128, gates, towers 64-1); Adam.") var workload: String = "hps"
     @Option(help: "Input width.") var dim: Int = 512
     @Option(help: "Binary tasks.") var tasks: Int = 2
     @Option(help: "Batch per rank.") var batch: Int = 256
