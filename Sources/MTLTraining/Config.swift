@@ -226,17 +226,9 @@ public struct RunConfig: Sendable, Equatable {
             attentionLayers: try m.int("attention_layers", default: 2, min: 0),
             queries: try m.int("queries", default: 1, min: 1),
             feedForward: try m.int("feed_forward", default: 64, min: 1))
-        if ["mmoe", "cgc", "ple"].contains(model.architecture) && model.experts == 0 && (model.architecture == "mmoe" || model.taskExperts == 0) {
-            throw m.fail("experts", nil, "must be at least 1 for \(model.architecture)")
-        }
-        if model.architecture == "mmoe" || (model.architecture == "ensemble" && model.member == "mmoe") {
-            if model.experts < 1 { throw m.fail("experts", nil, "must be at least 1 for mmoe") }
-        }
+        if let problem = Self.problem(with: model) { throw m.fail(problem.key, nil, problem.message) }
         if model.dModel % model.attentionHeads != 0 {
             throw m.fail("d_model", nil, "(\(model.dModel)) must be a multiple of attention_heads (\(model.attentionHeads))")
-        }
-        if model.architecture == "ple" && model.levels > 1 && model.experts == 0 {
-            throw m.fail("experts", nil, "must be at least 1 for ple with several levels: the shared gate needs shared experts")
         }
         try m.finish()
 
@@ -295,10 +287,28 @@ public struct RunConfig: Sendable, Equatable {
             case "model.architecture":
                 guard Self.architectures.contains(value) else { throw UserError("override \(key)=\(value) is not an architecture") }
                 model.architecture = value
+                if let p = Self.problem(with: model) {
+                    throw UserError("\(sourcePath): with architecture \(value), config key 'model.\(p.key)' \(p.message)")
+                }
             default: throw UserError("unknown override '\(key)'")
             }
             overrides[key] = value
         }
+    }
+
+    /// What makes a model section unusable for its architecture, if anything (checked when the
+    /// file is read and again after command-line overrides).
+    static func problem(with model: ModelConfig) -> (key: String, message: String)? {
+        // The architecture that builds experts: the model's own, or its ensemble members'.
+        let expertArchitecture = model.architecture == "ensemble" ? model.member : model.architecture
+        if expertArchitecture == "mmoe" && model.experts < 1 { return ("experts", "must be at least 1 for mmoe") }
+        if ["cgc", "ple"].contains(expertArchitecture) && model.experts + model.taskExperts < 1 {
+            return ("experts", "and model.task_experts cannot both be 0 for \(expertArchitecture)")
+        }
+        if expertArchitecture == "ple" && model.levels > 1 && model.experts < 1 {
+            return ("experts", "must be at least 1 for ple with several levels: the shared gate mixes shared experts")
+        }
+        return nil
     }
 
     /// Resolves a data path from the config against the config file's folder.

@@ -49,10 +49,31 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    func testArchitectureSettingsAreChecked() throws {
+        Support.assertUserError(["model.experts", "mmoe"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: mmoe, experts: 0}\n", path: "c.yaml")
+        }
+        Support.assertUserError(["model.experts", "ple"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: ensemble, member: ple, experts: 0, levels: 2}\n", path: "c.yaml")
+        }
+        Support.assertUserError(["model.d_model"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {d_model: 10, attention_heads: 4}\n", path: "c.yaml")
+        }
+        var c = try RunConfig.parse(text: base + "\nmodel: {experts: 0}\n", path: "c.yaml")
+        Support.assertUserError(["architecture mmoe", "model.experts"]) { try c.apply(overrides: ["model.architecture": "mmoe"]) }
+        try c.apply(overrides: ["model.architecture": "cgc", "training.epochs": "3"])
+        XCTAssertEqual(c.model.architecture, "cgc")
+        XCTAssertEqual(c.training.epochs, 3)
+        XCTAssertEqual(c.overrides, ["model.architecture": "cgc", "training.epochs": "3"])
+    }
+
     func testShippedConfigsParse() throws {
         let adult = try RunConfig.load(path: Support.root + "/configs/adult.yaml")
         XCTAssertEqual(adult.tasks.map(\.name), ["income", "never_married", "male"])
         XCTAssertEqual(adult.data.drop, ["marital-status", "relationship", "sex"])
         _ = try Support.fixtureConfig()
+        let census = try RunConfig.load(path: Support.root + "/configs/census-income.yaml")
+        XCTAssertEqual(census.data.testHeadAsValidation, 0.5)
+        XCTAssertEqual(census.tasks.map(\.column), ["income_50k", "marital_stat"])
     }
 }
