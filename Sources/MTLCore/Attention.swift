@@ -8,6 +8,35 @@ import Darwin
 /// for each head h, S = q_h k_h^T / sqrt(dh), P = softmax over keys, out_h = P v_h.
 /// q is (nq, d), k and v are (nk, d), each with its own row stride; d = heads * dh.
 public enum AttentionKernel {
+    typealias V4 = SIMD4<Float>
+
+    /// sum a[c] b[c] over n, four lanes at a time (head widths are small multiples of 4).
+    @inline(__always)
+    static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = V4(repeating: 0)
+        var c = 0
+        while c + 4 <= n {
+            acc += UnsafeRawPointer(a + c).loadUnaligned(as: V4.self) * UnsafeRawPointer(b + c).loadUnaligned(as: V4.self)
+            c += 4
+        }
+        var s = acc.sum()
+        while c < n { s += a[c] * b[c]; c += 1 }
+        return s
+    }
+
+    /// y += alpha x over n.
+    @inline(__always)
+    static func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        let va = V4(repeating: alpha)
+        var c = 0
+        while c + 4 <= n {
+            let r = UnsafeMutableRawPointer(y + c)
+            r.storeBytes(of: r.loadUnaligned(as: V4.self) + va * UnsafeRawPointer(x + c).loadUnaligned(as: V4.self), as: V4.self)
+            c += 4
+        }
+        while c < n { y[c] += alpha * x[c]; c += 1 }
+    }
+
     /// Writes out (nq, d) with row stride `outStride` and keeps P (heads, nq, nk) in `probabilities`.
     public static func forward(q: UnsafePointer<Float>, qStride: Int, k: UnsafePointer<Float>, v: UnsafePointer<Float>, kvStride: Int,
                                nq: Int, nk: Int, d: Int, heads: Int,
@@ -22,9 +51,7 @@ public enum AttentionKernel {
                 var m = -Float.infinity
                 for j in 0..<nk {
                     let kj = k + j * kvStride + o
-                    var s: Float = 0
-                    for c in 0..<dh { s += qi[c] * kj[c] }
-                    p[j] = s * scale
+                    p[j] = dot(qi, kj, dh) * scale
                     m = max(m, p[j])
                 }
                 var sum: Float = 0
@@ -34,8 +61,7 @@ public enum AttentionKernel {
                 for c in 0..<dh { oi[c] = 0 }
                 for j in 0..<nk {
                     p[j] *= inv
-                    let w = p[j], vj = v + j * kvStride + o
-                    for c in 0..<dh { oi[c] += w * vj[c] }
+                    axpy(p[j], v + j * kvStride + o, oi, dh)
                 }
             }
         }
@@ -56,17 +82,16 @@ public enum AttentionKernel {
                 let doi = dOut + i * outStride + o
                 var weighted: Float = 0
                 for j in 0..<nk {
-                    let vj = v + j * kvStride + o, dvj = dv + j * kvStride + o
-                    var dp: Float = 0
-                    for c in 0..<dh { dp += doi[c] * vj[c]; dvj[c] += p[j] * doi[c] }
+                    let dp = dot(doi, v + j * kvStride + o, dh)
+                    axpy(p[j], doi, dv + j * kvStride + o, dh)
                     scratch[j] = dp
                     weighted += p[j] * dp
                 }
                 let qi = q + i * qStride + o, dqi = dq + i * qStride + o
                 for j in 0..<nk {
                     let ds = p[j] * (scratch[j] - weighted) * scale
-                    let kj = k + j * kvStride + o, dkj = dk + j * kvStride + o
-                    for c in 0..<dh { dqi[c] += ds * kj[c]; dkj[c] += ds * qi[c] }
+                    axpy(ds, k + j * kvStride + o, dqi, dh)
+                    axpy(ds, qi, dk + j * kvStride + o, dh)
                 }
             }
         }

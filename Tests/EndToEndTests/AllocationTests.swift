@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 
 /// The steady-state training step allocates nothing: the optimized binary, with malloc counted
-/// by an LD_PRELOAD shim, makes as many allocations for 50 timed steps as for 550.
+/// by an LD_PRELOAD shim, makes as many allocations for 50 timed steps as for 550 (hard sharing
+/// and MMoE).
 final class AllocationTests: XCTestCase {
     func testTrainingStepAllocatesNothing() throws {
         let release = BinaryTests.root + "/.build/release/mtl-worker"
@@ -17,10 +18,10 @@ final class AllocationTests: XCTestCase {
         try cc.run(); cc.waitUntilExit()
         XCTAssertEqual(cc.terminationStatus, 0, "cannot compile the malloc counter")
 
-        func allocations(steps: Int) throws -> Int {
+        func allocations(workload: String, steps: Int) throws -> Int {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: release)
-            p.arguments = ["bench", "--dim", "32", "--batch", "16", "--rows", "2000", "--steps", String(steps), "--warmup", "5"]
+            p.arguments = ["bench", "--workload", workload, "--dim", "32", "--batch", "16", "--rows", "2000", "--steps", String(steps), "--warmup", "5"]
             var env = ProcessInfo.processInfo.environment
             env["LD_PRELOAD"] = dir + "/malloc_count.so"
             p.environment = env
@@ -37,11 +38,13 @@ final class AllocationTests: XCTestCase {
             }
             return n
         }
-        let short = try allocations(steps: 50), long = try allocations(steps: 550)
-        print("allocations: 50 steps \(short), 550 steps \(long)")
-        // Start-up allocates a few thousand times and varies by a few dozen between runs;
-        // one allocation per step would add 500.
-        XCTAssertLessThan(abs(long - short), 100, "500 more steps made \(long - short) more allocations")
-        XCTAssertGreaterThan(short, 0, "the counter must see allocations at all")
+        for workload in ["hps", "mmoe"] {
+            let short = try allocations(workload: workload, steps: 50), long = try allocations(workload: workload, steps: 550)
+            print("\(workload) allocations: 50 steps \(short), 550 steps \(long)")
+            // Start-up allocates a few thousand times and varies by a few dozen between runs;
+            // one allocation per step would add 500.
+            XCTAssertLessThan(abs(long - short), 100, "\(workload): 500 more steps made \(long - short) more allocations")
+            XCTAssertGreaterThan(short, 0, "the counter must see allocations at all")
+        }
     }
 }
