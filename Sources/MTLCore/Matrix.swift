@@ -11,14 +11,6 @@ public struct Matrix {
     }
 
     public var count: Int { rows * cols }
-
-    public subscript(row: Int, col: Int) -> Float {
-        get { pointer[row * cols + col] }
-        nonmutating set { pointer[row * cols + col] = newValue }
-    }
-
-    /// The same memory seen with fewer rows (a smaller batch in a buffer sized for the largest).
-    public func withRows(_ n: Int) -> Matrix { Matrix(pointer, rows: n, cols: cols) }
 }
 
 /// An owned, aligned Float32 buffer that is allocated once and reused: the training step

@@ -39,8 +39,6 @@ struct ConfigReader {
         UserError("\(Self.location(file, node ?? self.node)): config key '\(key(k))' \(what)", hint: hint)
     }
 
-    mutating func has(_ k: String) -> Bool { node.mapping?[Node(k)] != nil }
-
     mutating func string(_ k: String) throws -> String? {
         guard let v = raw(k) else { return nil }
         guard let s = v.scalar?.string else { throw fail(k, v, "must be a single value, not a list or mapping") }
@@ -120,20 +118,6 @@ struct ConfigReader {
         guard let v = raw(k) else { return nil }
         guard let seq = v.sequence else { throw fail(k, v, "must be a list") }
         return try seq.enumerated().map { try ConfigReader(file: file, path: "\(key(k))[\($0.offset)]", node: $0.element) }
-    }
-
-    /// A mapping of names to numbers (for example per-task weights).
-    mutating func numberMap(_ k: String) throws -> [String: Double]? {
-        guard let v = raw(k) else { return nil }
-        guard let m = v.mapping else { throw fail(k, v, "must be a mapping of names to numbers") }
-        var out: [String: Double] = [:]
-        for (key, value) in m {
-            guard let name = key.string, let s = value.scalar?.string, let d = Double(s) else {
-                throw fail(k, value, "must map names to numbers")
-            }
-            out[name] = d
-        }
-        return out
     }
 
     /// Throws for the first key that was never read.

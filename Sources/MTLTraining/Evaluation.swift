@@ -40,7 +40,8 @@ public enum Evaluator {
                     let out = Matrix(all.pointer + member * n * k, rows: n, cols: k)
                     split.targets[t].withUnsafeBufferPointer { y in
                         split.masks[t].withUnsafeBufferPointer { m in
-                            lossSums[t] += objective(task, out, y.baseAddress! + start, m.baseAddress! + start, scratch.pointer) / Double(members)
+                            lossSums[t] += Trainer.taskLoss(task, out, target: y.baseAddress! + start, mask: m.baseAddress! + start,
+                                                                     scale: 0, gradient: scratch.pointer) / Double(members)
                         }
                     }
                     // Members' predictions are averaged: probabilities, or values for regression.
@@ -67,15 +68,6 @@ public enum Evaluator {
         let counts = split.labelCounts
         return Predictions(tasks: tasks, values: values,
                            loss: lossSums.indices.map { counts[$0] > 0 ? lossSums[$0] / Double(counts[$0]) : .nan })
-    }
-
-    static func objective(_ task: Preprocessor.TaskEncoding, _ out: Matrix, _ y: UnsafePointer<Float>,
-                          _ m: UnsafePointer<Float>, _ scratch: UnsafeMutablePointer<Float>) -> Double {
-        switch task.taskKind {
-        case .binary: return Loss.binaryCrossEntropyWithLogits(logits: out.pointer, targets: y, mask: m, rows: out.rows, scale: 0, gradient: scratch)
-        case .multiclass: return Loss.softmaxCrossEntropy(logits: out.pointer, targets: y, mask: m, rows: out.rows, classes: task.outputs, scale: 0, gradient: scratch)
-        case .regression: return Loss.meanSquaredError(predictions: out.pointer, targets: y, mask: m, rows: out.rows, scale: 0, gradient: scratch)
-        }
     }
 
     /// Metrics per task name, over the labelled rows of the split, plus `loss`.

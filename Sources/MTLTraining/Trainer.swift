@@ -175,7 +175,7 @@ public final class Trainer {
                     let count = taskLabelCounts[t * members + member]
                     let scale = count > 0 ? Float(task.weight) / count : 0
                     let mask = batchMasks[t].pointer + member * localCount
-                    let loss = taskLoss(task, Matrix(out + member * localCount * k, rows: localCount, cols: k),
+                    let loss = Self.taskLoss(task, Matrix(out + member * localCount * k, rows: localCount, cols: k),
                                         target: batchTargets[t].pointer, mask: mask, scale: scale,
                                         gradient: g + member * localCount * k)
                     epochLoss[2 * t] += loss * task.weight / Double(members)
@@ -198,7 +198,7 @@ public final class Trainer {
     }
 
     /// The summed loss of one task's block and its gradient (scaled by `scale`).
-    func taskLoss(_ task: Preprocessor.TaskEncoding, _ output: Matrix, target: UnsafePointer<Float>,
+    static func taskLoss(_ task: Preprocessor.TaskEncoding, _ output: Matrix, target: UnsafePointer<Float>,
                   mask: UnsafePointer<Float>, scale: Float, gradient: UnsafeMutablePointer<Float>) -> Double {
         switch task.taskKind {
         case .binary:

@@ -24,11 +24,8 @@ final class ModelGradientTests: XCTestCase {
                 let g = grads[t].pointer + member * rows * k
                 let loss: Double = split.targets[t].withUnsafeBufferPointer { y in
                     mask.withUnsafeBufferPointer { m in
-                        switch task.taskKind {
-                        case .binary: return Loss.binaryCrossEntropyWithLogits(logits: out, targets: y.baseAddress!, mask: m.baseAddress!, rows: rows, scale: scale, gradient: g)
-                        case .multiclass: return Loss.softmaxCrossEntropy(logits: out, targets: y.baseAddress!, mask: m.baseAddress!, rows: rows, classes: k, scale: scale, gradient: g)
-                        case .regression: return Loss.meanSquaredError(predictions: out, targets: y.baseAddress!, mask: m.baseAddress!, rows: rows, scale: scale, gradient: g)
-                        }
+                        Trainer.taskLoss(task, Matrix(out, rows: rows, cols: k), target: y.baseAddress!, mask: m.baseAddress!,
+                                         scale: scale, gradient: g)
                     }
                 }
                 total += loss * task.weight / Double(count)
