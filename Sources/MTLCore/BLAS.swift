@@ -22,6 +22,13 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// y += alpha x over n floats.
+    @inline(__always)
+    public static func axpy(_ n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+        guard n > 0 else { return }
+        cblas_saxpy(Int32(n), alpha, x, 1, y, 1)
+    }
+
     /// Reference product used by the tests: the same contract as `gemm`, as plain loops.
     public static func naiveGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                                  alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

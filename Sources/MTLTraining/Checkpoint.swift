@@ -14,7 +14,8 @@ public enum Checkpoint {
 
     /// Writes parameters (and optimizer state when given) with metadata to `path`.
     public static func write(path: String, store: ParameterStore, parameters: UnsafeBufferPointer<Float>,
-                             optimizer: Optimizer?, state: UnsafeBufferPointer<Float>?, metadata: [String: String]) throws {
+                             optimizer: Optimizer?, state: UnsafeBufferPointer<Float>?, metadata: [String: String],
+                             extra: [(name: String, values: [Float])] = []) throws {
         var tensors: [(name: String, shape: [Int], buffer: Int, offset: Int)] = store.entries.map { ($0.name, $0.shape, 0, $0.offset) }
         var buffers = [parameters]
         if let o = optimizer, let s = state {
@@ -23,11 +24,17 @@ public enum Checkpoint {
             }
             buffers.append(s)
         }
+        // Extra tensors (the weighting method's state), back to back in one more buffer.
+        let extraValues = extra.flatMap(\.values)
+        var offset = 0
+        for e in extra { tensors.append((e.name, [e.values.count], buffers.count, offset)); offset += e.values.count }
         var meta = metadata
         meta["format"] = format
         meta["format_version"] = version
         meta["layout"] = store.layoutDescription
-        try SafeTensors.write(path: path, metadata: meta, tensors: tensors, buffers: buffers)
+        try extraValues.withUnsafeBufferPointer { ev in
+            try SafeTensors.write(path: path, metadata: meta, tensors: tensors, buffers: extra.isEmpty ? buffers : buffers + [ev])
+        }
     }
 
     /// Reads a checkpoint's parameters (and optimizer state) into the given buffers.
@@ -48,6 +55,17 @@ public enum Checkpoint {
                 }
             }
         }
+    }
+
+    /// Reads the extra tensors of the given names and sizes.
+    public static func extra(_ file: SafeTensors.File, like expected: [(name: String, values: [Float])]) throws -> [String: [Float]] {
+        var out: [String: [Float]] = [:]
+        for e in expected {
+            var v = [Float](repeating: 0, count: e.values.count)
+            try v.withUnsafeMutableBufferPointer { try file.copy(e.name, shape: [e.values.count], into: $0.baseAddress!) }
+            out[e.name] = v
+        }
+        return out
     }
 
     /// The config and preprocessing a checkpoint was trained with.

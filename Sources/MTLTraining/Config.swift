@@ -104,6 +104,7 @@ public struct RunConfig: Sendable, Equatable {
     public var model: ModelConfig
     public var training: TrainingConfig
     public var checkpoint: CheckpointConfig
+    public var weighting: WeightingConfig = .default
     public var output: String?
     /// The YAML text it was read from (kept in checkpoints).
     public var sourceText: String
@@ -258,10 +259,27 @@ public struct RunConfig: Sendable, Equatable {
         try validateMetricName(checkpoint.bestMetric, tasks: tasks, reader: c)
         try c.finish()
 
+        var weighting = WeightingConfig.default
+        if var w = try top.child("weighting") {
+            let d = WeightingConfig.default
+            weighting = WeightingConfig(
+                method: try w.choice("method", WeightingConfig.methods, default: d.method),
+                gradients: try w.choice("gradients", ["parameters", "representation"], default: d.gradients),
+                dwaTemperature: try w.double("dwa_temperature", default: d.dwaTemperature, range: 1e-6...1e6),
+                gradnormAlpha: try w.double("gradnorm_alpha", default: d.gradnormAlpha, range: 0...100),
+                gradvacBeta: try w.double("gradvac_beta", default: d.gradvacBeta, range: 0...1),
+                cagradC: try w.double("cagrad_c", default: d.cagradC, range: 0...100),
+                cagradRescale: try w.bool("cagrad_rescale", default: d.cagradRescale),
+                mgdaNormalization: try w.choice("mgda_normalization", ["none", "l2", "loss", "loss+"], default: d.mgdaNormalization))
+            if let p = Self.problem(weighting: weighting, model: model, tasks: tasks) { throw w.fail(p.key, nil, p.message, hint: p.hint) }
+            try w.finish()
+        }
         let output = try top.string("output")
         try top.finish()
-        return RunConfig(data: dataConfig, tasks: tasks, model: model, training: training, checkpoint: checkpoint,
-                         output: output, sourceText: text, sourcePath: path)
+        var config = RunConfig(data: dataConfig, tasks: tasks, model: model, training: training, checkpoint: checkpoint,
+                               output: output, sourceText: text, sourcePath: path)
+        config.weighting = weighting
+        return config
     }
 
     private static func validateMetricName(_ name: String, tasks: [TaskConfig], reader: ConfigReader) throws {
@@ -290,10 +308,27 @@ public struct RunConfig: Sendable, Equatable {
                 if let p = Self.problem(with: model) {
                     throw UserError("\(sourcePath): with architecture \(value), config key 'model.\(p.key)' \(p.message)")
                 }
+            case "weighting.method":
+                guard WeightingConfig.methods.contains(value) else {
+                    throw UserError("override \(key)=\(value) is not a weighting method", hint: "one of: \(WeightingConfig.methods.joined(separator: ", "))")
+                }
+                weighting.method = value
             default: throw UserError("unknown override '\(key)'")
             }
             overrides[key] = value
         }
+        if let p = Self.problem(weighting: weighting, model: model, tasks: tasks) {
+            throw UserError("\(sourcePath): config key 'weighting.\(p.key)' \(p.message)", hint: p.hint)
+        }
+    }
+
+    /// What makes a weighting section unusable with the model and tasks, if anything.
+    static func problem(weighting w: WeightingConfig, model: ModelConfig, tasks: [TaskConfig]) -> (key: String, message: String, hint: String?)? {
+        if w.gradients == "representation" && w.usesGradients && !representationArchitectures.contains(model.architecture) {
+            return ("gradients", "is representation, which needs an architecture with one shared representation (\(representationArchitectures.joined(separator: ", "))), not \(model.architecture)",
+                    "use gradients: parameters (exact, for every architecture)")
+        }
+        return nil
     }
 
     /// What makes a model section unusable for its architecture, if anything (checked when the

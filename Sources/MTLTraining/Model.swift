@@ -35,6 +35,20 @@ extension MultiTaskModel {
     public func sampleWeight(member: Int, row: Int) -> Float { 1 }
 }
 
+/// A model whose tasks all read one shared representation Z (rows x width), so that task
+/// gradients can be taken at Z instead of at the shared parameters (LibMTL's `rep_grad`).
+public protocol SharedRepresentationModel: MultiTaskModel {
+    var representationWidth: Int { get }
+    /// After a forward pass: adds task `t`'s own parameter gradients for `gradient` (its output's
+    /// shape) and returns d loss_t / d Z, owned by the model and valid until the next call.
+    func backwardTask(_ t: Int, gradient: Matrix) -> Matrix
+    /// Adds the shared parameters' gradients for d loss / d Z.
+    func backwardShared(_ gradient: Matrix)
+}
+
+/// The architectures with one shared representation.
+public let representationArchitectures = ["hard-sharing"]
+
 /// The architectures a config can name.
 public let architectureNames = ["hard-sharing", "late-fusion", "single-task", "cross-stitch", "mmoe", "cgc", "ple",
                                 "ensemble", "task-attention"]
@@ -127,7 +141,7 @@ func activation(_ config: ModelConfig, size: Int, maxRows: Int) -> Layer {
 /// Hard parameter sharing, the design's "early fusion" (Caruana, Machine Learning 1997; Ruder,
 /// arXiv:1706.05098): a shared MLP trunk over the input and one MLP head per task on the trunk's
 /// last hidden layer. The trunk's gradient is the sum of the heads' input gradients.
-public final class HardSharingModel: MultiTaskModel {
+public final class HardSharingModel: SharedRepresentationModel {
     public let store: ParameterStore
     public let maxRows: Int
     public let taskOutputs: [Int]
@@ -167,6 +181,14 @@ public final class HardSharingModel: MultiTaskModel {
             if t == 0 { dh.pointer.update(from: g.pointer, count: dh.count) }
             else { VectorKernels.add(g.pointer, into: dh.pointer, count: dh.count) }
         }
-        input.backward(trunk.backward(dh, needsInputGradient: input.needsGradient))
+        backwardShared(dh)
+    }
+
+    public var representationWidth: Int { trunk.outputSize }
+
+    public func backwardTask(_ t: Int, gradient: Matrix) -> Matrix { heads[t].backward(gradient, needsInputGradient: true) }
+
+    public func backwardShared(_ gradient: Matrix) {
+        input.backward(trunk.backward(gradient, needsInputGradient: input.needsGradient))
     }
 }

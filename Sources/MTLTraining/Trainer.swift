@@ -39,8 +39,27 @@ public final class Trainer {
     var sampleIDs: [Int]
     /// Per task and member: the labelled (weighted) rows of the current global batch.
     var taskLabelCounts: [Float]
-    /// Per task: weighted loss sum and labelled rows of this rank since the epoch began.
+    /// Per task: loss sum and labelled rows of this rank since the epoch began.
     var epochLoss: [Double]
+    /// How task losses and gradients are combined, with its state.
+    public let weighting: TaskWeighting
+    /// Per task: this step's mean loss over the global batch (this rank's share until summed).
+    var stepLosses: [Double]
+    /// The mean effective task weights of the last epoch.
+    public internal(set) var epochWeights: [Double] = []
+    /// Gradient methods on the shared parameters: the parameters more than one task's loss
+    /// depends on, the others, and one buffer [T x S task-gradient matrix | other gradients]
+    /// that a single all-reduce sums.
+    public private(set) var sharedEntries: [ParameterEntry] = []
+    var otherEntries: [ParameterEntry] = []
+    public private(set) var sharedCount = 0
+    var exchange = FloatBuffer(count: 0)
+    var zeroOutputs: [FloatBuffer] = []
+    /// Gradient methods on the shared representation: the model, task gradients at Z (T blocks of
+    /// capacity x width) and their combination.
+    var representationModel: SharedRepresentationModel?
+    var representationGradients = FloatBuffer(count: 0)
+    var representationCombined = FloatBuffer(count: 0)
 
     public init(config: RunConfig, data: LoadedData, comm: Communicator, logger: Logger) throws {
         self.config = config
@@ -75,7 +94,55 @@ public final class Trainer {
         sampleIDs = [Int](repeating: 0, count: localCapacity)
         taskLabelCounts = [Float](repeating: 0, count: tasks.count * members)
         epochLoss = [Double](repeating: 0, count: 2 * tasks.count)
+        stepLosses = [Double](repeating: 0, count: tasks.count)
+        weighting = TaskWeighting(config.weighting, tasks: config.tasks, optimizer: optimizer)
+        if weighting.needsGradients {
+            zeroOutputs = encodings.map { FloatBuffer(count: members * capacity * $0.outputs) }
+            if config.weighting.gradients == "representation", let rep = model as? SharedRepresentationModel {
+                representationModel = rep
+                representationGradients = FloatBuffer(count: tasks.count * capacity * rep.representationWidth)
+                representationCombined = FloatBuffer(count: capacity * rep.representationWidth)
+            } else {
+                let (shared, other) = probeSharing()
+                sharedEntries = shared; otherEntries = other
+                sharedCount = shared.reduce(0) { $0 + $1.count }
+                exchange = FloatBuffer(count: tasks.count * sharedCount + model.store.count - sharedCount)
+            }
+        }
         try synchronizeStart()
+    }
+
+    /// Which parameter tensors more than one task's loss depends on, found from the model itself:
+    /// one forward pass over the first training rows, then one backward pass per task with a unit
+    /// output gradient for that task only; a tensor is shared when several tasks reach it.
+    func probeSharing() -> (shared: [ParameterEntry], other: [ParameterEntry]) {
+        let split = data.train
+        let rows = min(localCapacity, split.rows, 32)
+        let width = split.denseWidth, cats = split.categoryColumns
+        let members = model.members
+        split.dense.withUnsafeBufferPointer { batchDense.pointer.update(from: $0.baseAddress!, count: rows * width) }
+        for i in 0..<(rows * cats) { batchCategories[i] = split.categories[i] }
+        batchCategories.withUnsafeBufferPointer { catPtr in
+            model.forward(BatchInput(dense: batchDense.matrix(rows: rows, cols: width), categories: cats > 0 ? catPtr.baseAddress : nil),
+                          context: .evaluation)
+        }
+        let store = model.store
+        var reached = [Int](repeating: 0, count: store.entries.count)
+        for t in tasks.indices {
+            for (u, task) in tasks.enumerated() {
+                outputGradients[u].pointer.update(repeating: u == t ? 1 : 0, count: members * rows * task.outputs)
+            }
+            store.zeroGradients()
+            model.backward { self.outputGradients[$0].matrix(rows: members * rows, cols: self.tasks[$0].outputs) }
+            for (i, e) in store.entries.enumerated() {
+                let g = store.gradient(e)
+                if (0..<e.count).contains(where: { g[$0] != 0 }) { reached[i] += 1 }
+            }
+        }
+        store.zeroGradients()
+        let shared = store.entries.indices.filter { reached[$0] > 1 }.map { store.entries[$0] }
+        let other = store.entries.indices.filter { reached[$0] <= 1 }.map { store.entries[$0] }
+        return (shared, other)
     }
 
     static func steps(rows: Int, batch: Int) -> Int { (rows + batch - 1) / batch }
@@ -85,7 +152,7 @@ public final class Trainer {
     /// What every rank must agree on: the effective config, the preprocessing and the layout.
     public var agreementHash: UInt64 {
         let c = config
-        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.checkpoint)|\(data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)"
+        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.weighting)|\(c.checkpoint)|\(data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)"
         return stableHash(text)
     }
 
@@ -105,6 +172,11 @@ public final class Trainer {
         guard comm.size > 1 else { return }
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.store.values.buffer), root: 0)
         try comm.broadcast(UnsafeMutableRawBufferPointer(optimizerState.buffer), root: 0)
+        var weightingState = weighting.flatState
+        if !weightingState.isEmpty {
+            try weightingState.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+            weighting.setFlatState(weightingState)
+        }
         var counters: [Double] = [Double(step), Double(epoch), best?.value ?? .nan, Double(best?.epoch ?? -1)]
         try counters.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
         step = Int(counters[0]); epoch = Int(counters[1])
@@ -159,6 +231,7 @@ public final class Trainer {
         step += 1
         model.store.zeroGradients()
         var lossSum = 0.0
+        for t in stepLosses.indices { stepLosses[t] = 0 }
         if localCount > 0 {
             sampleIDs.withUnsafeBufferPointer { ids in
                 batchCategories.withUnsafeBufferPointer { catPtr in
@@ -173,28 +246,114 @@ public final class Trainer {
                 let out = model.output(t).pointer, g = outputGradients[t].pointer
                 for member in 0..<members {
                     let count = taskLabelCounts[t * members + member]
-                    let scale = count > 0 ? Float(task.weight) / count : 0
+                    let scale = count > 0 ? 1 / count : 0
                     let mask = batchMasks[t].pointer + member * localCount
                     let loss = Self.taskLoss(task, Matrix(out + member * localCount * k, rows: localCount, cols: k),
                                         target: batchTargets[t].pointer, mask: mask, scale: scale,
                                         gradient: g + member * localCount * k)
-                    epochLoss[2 * t] += loss * task.weight / Double(members)
+                    epochLoss[2 * t] += loss / Double(members)
                     var labelled: Float = 0
                     for j in 0..<localCount { labelled += mask[j] }
                     epochLoss[2 * t + 1] += Double(labelled) / Double(members)
-                    lossSum += count > 0 ? loss * task.weight / Double(count) / Double(members) : 0
+                    stepLosses[t] += count > 0 ? loss / Double(count) / Double(members) : 0
                 }
+                lossSum += stepLosses[t]
             }
-            model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) }
         }
-        try comm.allreduceSum(model.store.gradients.buffer)
+        let rate = schedule.rate(at: step)
+        if weighting.needsLosses { try comm.allreduceSum(&stepLosses) }
+        if weighting.needsGradients {
+            if let rep = representationModel {
+                try representationStep(rep, localCount: localCount, learningRate: rate)
+            } else {
+                try parameterStep(localCount: localCount, learningRate: rate)
+            }
+        } else {
+            let w = weighting.lossWeights(step: step, seed: config.training.seed, losses: stepLosses)
+            if localCount > 0 {
+                for t in tasks.indices where w[t] != 1 {
+                    let n = members * localCount * tasks[t].outputs, g = outputGradients[t].pointer, f = Float(w[t])
+                    for i in 0..<n { g[i] *= f }
+                }
+                model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) }
+            }
+            try comm.allreduceSum(model.store.gradients.buffer)
+            weighting.afterStep(losses: stepLosses, step: step, learningRate: rate)
+            weighting.record(w)
+        }
         if config.training.clipNorm > 0 {
             clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
         }
         optimizer.update(parameters: model.store.values.pointer, gradients: model.store.gradients.pointer,
                          state: optimizerState.pointer, count: model.store.count,
-                         learningRate: schedule.rate(at: step), step: step)
+                         learningRate: rate, step: step)
         return lossSum
+    }
+
+    /// Gradient methods on the shared parameters: one backward pass per task gives the task's
+    /// gradient on the shared tensors (a row of the T x S matrix) while the other tensors
+    /// accumulate as usual; one all-reduce sums [matrix | other gradients] over the ranks, so
+    /// every rank holds the global batch's task gradients, combines them identically and writes
+    /// sum_t c_t g_t into the shared tensors.
+    func parameterStep(localCount: Int, learningRate: Float) throws {
+        let t = tasks.count, s = sharedCount, members = model.members
+        let grads = model.store.gradients.pointer, x = exchange.pointer
+        if localCount > 0 {
+            for task in 0..<t {
+                model.backward { u in (u == task ? self.outputGradients[u] : self.zeroOutputs[u]).matrix(rows: members * localCount, cols: self.tasks[u].outputs) }
+                var o = task * s
+                for e in sharedEntries {
+                    (x + o).update(from: grads + e.offset, count: e.count)
+                    (grads + e.offset).update(repeating: 0, count: e.count)
+                    o += e.count
+                }
+            }
+        } else {
+            x.update(repeating: 0, count: t * s)
+        }
+        var o = t * s
+        for e in otherEntries { (x + o).update(from: grads + e.offset, count: e.count); o += e.count }
+        try comm.allreduceSum(exchange.buffer)
+        o = t * s
+        for e in otherEntries { (grads + e.offset).update(from: x + o, count: e.count); o += e.count }
+        guard s > 0 else { weighting.record([Double](repeating: 1, count: t)); return }
+        let gram = GradientBalancing.gram(x, tasks: t, length: s, stride: s)
+        let c = weighting.combine(gram: gram, losses: stepLosses, step: step, seed: config.training.seed, learningRate: learningRate)
+        o = 0
+        for e in sharedEntries {
+            let dst = grads + e.offset
+            dst.update(repeating: 0, count: e.count)
+            for task in 0..<t { BLAS.axpy(e.count, alpha: Float(c[task]), x: x + task * s + o, y: dst) }
+            o += e.count
+        }
+        weighting.record(c)
+    }
+
+    /// Gradient methods on the shared representation Z: each task's gradient at Z (this rank's
+    /// rows), the Gram matrix summed over ranks (rows of different ranks are different
+    /// coordinates, so the sum is the global batch's), the combination sum_t c_t dZ_t taken back
+    /// through the shared layers once, and the usual all-reduce of all gradients.
+    func representationStep(_ rep: SharedRepresentationModel, localCount: Int, learningRate: Float) throws {
+        let t = tasks.count, w = rep.representationWidth, block = localCapacity * w, n = localCount * w
+        let r = representationGradients.pointer
+        var gram = [Double](repeating: 0, count: t * t)
+        if localCount > 0 {
+            for task in 0..<t {
+                let dz = rep.backwardTask(task, gradient: outputGradients[task].matrix(rows: localCount, cols: tasks[task].outputs))
+                (r + task * block).update(from: dz.pointer, count: n)
+            }
+            gram = GradientBalancing.gram(r, tasks: t, length: n, stride: block)
+        }
+        try comm.allreduceSum(&gram)
+        let c = weighting.combine(gram: gram, losses: stepLosses, step: step, seed: config.training.seed, learningRate: learningRate)
+        if localCount > 0 {
+            let dz = representationCombined.matrix(rows: localCount, cols: w)
+            dz.pointer.update(repeating: 0, count: n)
+            for task in 0..<t { BLAS.axpy(n, alpha: Float(c[task]), x: r + task * block, y: dz.pointer) }
+            rep.backwardShared(dz)
+        }
+        try comm.allreduceSum(model.store.gradients.buffer)
+        weighting.record(c)
     }
 
     /// The summed loss of one task's block and its gradient (scaled by `scale`).
@@ -227,6 +386,8 @@ public final class Trainer {
         }
         try comm.allreduceSum(&epochLoss)
         epoch += 1
-        return tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan }
+        let losses = tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan }
+        epochWeights = weighting.endEpoch(losses: losses)
+        return losses
     }
 }

@@ -41,6 +41,22 @@ public final class TrainingRun {
             let counts = { (s: EncodedSplit?) in s.map { "\($0.rows) rows, labelled " + zip(data.preprocessor.tasks, $0.labelCounts).map { "\($0.name) \($1)" }.joined(separator: ", ") } ?? "none" }
             logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth); loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
             logger.info("model: \(config.model.architecture), \(trainer.parameterCount) parameters; \(comm.size) rank(s), global batch \(config.training.batchSize), \(trainer.stepsPerEpoch) steps per epoch")
+            let w = trainer.weighting
+            if config.weighting.method != "fixed", let t = config.tasks.first(where: { $0.weight != 1 }) {
+                logger.warning("task '\(t.name)' sets weight \(t.weight), which weighting.method \(config.weighting.method) ignores (task weights apply to method fixed only)")
+            }
+            var line = "weighting: \(config.weighting.method)"
+            if w.needsGradients {
+                if let rep = trainer.representationModel {
+                    line += ", task gradients at the shared representation (width \(rep.representationWidth); an approximation of gradients on the shared parameters)"
+                } else {
+                    line += ", task gradients on the \(trainer.sharedCount) shared parameters (\(trainer.sharedEntries.count) tensors)"
+                    if trainer.sharedCount == 0 { logger.warning("\(config.model.architecture) has no parameters shared between tasks: weighting.method \(config.weighting.method) leaves the gradients as they are") }
+                }
+                line += "; \(config.tasks.count) backward passes per step"
+            }
+            line += "; extra communication per step: \(w.communicationNote(sharedParameters: trainer.sharedCount, representationWidth: trainer.representationModel?.representationWidth))"
+            logger.info("\(line)")
         }
         if options.resume { try resume() }
     }
@@ -69,6 +85,7 @@ public final class TrainingRun {
                 let file = try SafeTensors.read(path: path)
                 try Checkpoint.load(file, store: trainer.model.store, into: trainer.model.store.values.pointer,
                                     optimizer: trainer.optimizer, state: trainer.optimizerState.pointer)
+                try trainer.weighting.restore(Checkpoint.extra(file, like: trainer.weighting.state))
                 trainer.step = Int(file.metadata["step"] ?? "") ?? 0
                 trainer.epoch = Int(file.metadata["epoch"] ?? "") ?? 0
                 if let v = file.metadata["best_value"].flatMap(Double.init), let e = file.metadata["best_epoch"].flatMap(Int.init) {
@@ -131,6 +148,9 @@ public final class TrainingRun {
         let t = trainer
         var line = "epoch \(t.epoch)/\(t.config.training.epochs) \(String(format: "%.1f", seconds)) s, \(Int(Double(t.data.train.rows) / seconds)) samples/s, train loss "
         line += zip(t.tasks, losses).map { "\($0.name) \(String(format: "%.4f", $1))" }.joined(separator: " ")
+        if t.config.weighting.method != "fixed" || t.tasks.contains(where: { $0.weight != 1 }) {
+            line += ", mean weights " + zip(t.tasks, t.epochWeights).map { "\($0.name) \(String(format: "%.3f", $1))" }.joined(separator: " ")
+        }
         var validation: [String: [String: Double]]?
         if let v = t.data.validation {
             let m = Evaluator.metrics(Evaluator.predict(model: t.model, split: v, tasks: t.tasks), split: v)
@@ -145,7 +165,8 @@ public final class TrainingRun {
         for (i, task) in t.tasks.enumerated() {
             var obj: [String: Any] = ["epoch": t.epoch, "step": t.step, "task": task.name, "split": "validation",
                                       "train_loss": losses[i], "learning_rate": Double(t.schedule.rate(at: t.step)),
-                                      "seconds": seconds]
+                                      "seconds": seconds, "weight": t.epochWeights.indices.contains(i) ? t.epochWeights[i] : Double.nan,
+                                      "weighting": t.config.weighting.method]
             for (k, v) in validation?[task.name] ?? [:] { obj[k] = v }
             if validation == nil { obj["split"] = "train" }
             metricLines.append(Self.json(obj))
@@ -180,7 +201,7 @@ public final class TrainingRun {
             "config_path": (t.config.sourcePath as NSString).standardizingPath.hasPrefix("/") ? t.config.sourcePath
                 : FileManager.default.currentDirectoryPath + "/" + t.config.sourcePath,
             "preprocessor": t.data.preprocessor.json(), "optimizer": t.optimizer.name,
-            "architecture": t.config.model.architecture, "world_size": String(comm.size),
+            "architecture": t.config.model.architecture, "world_size": String(comm.size), "weighting": t.config.weighting.method,
             "best_metric": t.config.checkpoint.bestMetric,
         ]
         if let b = t.best { m["best_value"] = "\(b.value)"; m["best_epoch"] = String(b.epoch) }
@@ -191,12 +212,13 @@ public final class TrainingRun {
         let t = trainer
         let path = (checkpointDir as NSString).appendingPathComponent(String(format: "epoch-%04d.safetensors", t.epoch))
         let meta = metadata()
+        let extra = t.weighting.state
         try Checkpoint.write(path: path, store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
-                             optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta)
+                             optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: extra)
         if improved {
             try Checkpoint.write(path: (checkpointDir as NSString).appendingPathComponent("best.safetensors"),
                                  store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
-                                 optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta)
+                                 optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: extra)
         }
         // Keep the newest `keep_last` epoch checkpoints; the new one is complete before any is removed.
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDir)) ?? [])
@@ -210,6 +232,7 @@ public final class TrainingRun {
         let t = trainer
         var summary: [String: Any] = [
             "config": t.config.sourcePath, "architecture": t.config.model.architecture, "world_size": comm.size,
+            "weighting": t.config.weighting.method,
             "epochs": t.epoch, "steps": t.step, "parameters": t.parameterCount, "wall_seconds": wallSeconds,
             "samples_per_second": wallSeconds > 0 ? Double(trainedSamples) / wallSeconds : 0,
             "best_metric": t.config.checkpoint.bestMetric,

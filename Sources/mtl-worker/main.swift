@@ -72,6 +72,7 @@ struct Train: ParsableCommand {
     @Option(help: "Override training.batch_size (the global batch, split across ranks).") var batchSize: Int?
     @Option(help: "Override training.seed.") var seed: Int?
     @Option(help: "Override model.architecture (\(architectureNames.joined(separator: ", "))).") var architecture: String?
+    @Option(help: "Override weighting.method (\(WeightingConfig.methods.joined(separator: ", "))).") var weighting: String?
     @Option(help: "Stop after this many epochs in this invocation (resume later with --resume).") var stopAfterEpochs: Int?
     @OptionGroup var common: CommonOptions
 
@@ -83,6 +84,9 @@ struct Train: ParsableCommand {
         if let a = architecture, !architectureNames.contains(a) {
             throw ValidationError("--architecture must be one of: \(architectureNames.joined(separator: ", "))")
         }
+        if let w = weighting, !WeightingConfig.methods.contains(w) {
+            throw ValidationError("--weighting must be one of: \(WeightingConfig.methods.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
@@ -92,6 +96,7 @@ struct Train: ParsableCommand {
         if let b = batchSize { overrides["training.batch_size"] = String(b) }
         if let s = seed { overrides["training.seed"] = String(s) }
         if let a = architecture { overrides["model.architecture"] = a }
+        if let w = weighting { overrides["weighting.method"] = w }
         try cfg.apply(overrides: overrides)
         let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
         let out = output ?? cfg.output ?? "runs/\(name)"

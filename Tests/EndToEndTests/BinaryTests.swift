@@ -206,6 +206,48 @@ final class BinaryTests: XCTestCase {
         }
     }
 
+    /// Gradient methods act on the task gradients of the whole global batch (all-reduced), so 1, 2
+    /// and 3 ranks follow the same trajectory: PCGrad, MGDA and Nash-MTL on the shared parameters,
+    /// and MGDA on the shared representation (MGDA-UB). Parameters within 1e-5 relative after 40 steps.
+    func testGradientMethodsAgreeAcrossWorldSizes() throws {
+        let dir = temporaryDirectory()
+        let fixture = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
+        try (fixture + "weighting:\n  method: mgda\n  gradients: representation\n").write(toFile: dir + "/rep.yaml", atomically: true, encoding: .utf8)
+        let cases: [(name: String, args: [String])] = [
+            ("pcgrad", ["--config", Self.fixtures + "/mixed.yaml", "--weighting", "pcgrad"]),
+            ("mgda", ["--config", Self.fixtures + "/mixed.yaml", "--weighting", "mgda"]),
+            ("nash-mtl", ["--config", Self.fixtures + "/mixed.yaml", "--weighting", "nash-mtl"]),
+            ("mgda-representation", ["--config", dir + "/rep.yaml"]),
+        ]
+        var firsts: [String: [Float]] = [:]
+        for c in cases {
+            var runs: [Int: [Float]] = [:]
+            for n in c.name == "mgda-representation" ? [1, 2] : [1, 2, 3] {
+                let out = dir + "/\(c.name)-\(n)"
+                let r = try run(["train"] + c.args + ["--output", out, "--epochs", "1"], ranks: n == 1 ? nil : n)
+                XCTAssertEqual(r.status, 0, "\(c.name) on \(n) rank(s): \(r.stderr)")
+                guard r.status == 0 else { continue }
+                XCTAssert(r.stderr.contains("extra communication per step") || r.stdout.contains("extra communication per step"), r.stderr)
+                runs[n] = try parameters(out + "/checkpoints/epoch-0001.safetensors")
+            }
+            guard let one = runs[1] else { continue }
+            firsts[c.name] = one
+            let norm = one.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            for (n, other) in runs.sorted(by: { $0.key < $1.key }) where n > 1 {
+                let diff = zip(one, other).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+                print("\(c.name): relative parameter difference, \(n) ranks vs 1, after 40 steps: \(diff / norm)")
+                XCTAssertLessThan(diff / norm, 1e-5, "\(c.name) on \(n) ranks drifted from 1 rank")
+            }
+        }
+        // The methods do change the trajectory, so agreement above is not agreement by default.
+        if let a = firsts["pcgrad"], let b = firsts["mgda"] {
+            let norm = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let diff = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            XCTAssertGreaterThan(diff / norm, 1e-3)
+        }
+    }
+
     /// Resume under 2 ranks: epoch 1, then a resumed epoch 2, equals two epochs bit for bit.
     func testResumeUnderMPIIsExact() throws {
         let dir = temporaryDirectory()

@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import XCTest
+import MTLCore
+import MTLDistributed
+@testable import MTLTraining
+
+/// Task weighting in the trainer: the loss methods' hand-computed weights and updates, which
+/// parameters count as shared, the per-task backward passes, a whole PCGrad step against the
+/// vector formula, and exact resume of every method's state.
+final class WeightingTests: XCTestCase {
+    func logger() -> Logger { var l = Logger(label: "test"); l.logLevel = .error; return l }
+
+    func tasks(_ n: Int) -> [TaskConfig] {
+        (0..<n).map { TaskConfig(name: "t\($0)", column: "c\($0)", kind: .binary, positive: ["1"], negative: [], classes: [], weight: 1) }
+    }
+
+    func weighting(_ method: String, tasks n: Int = 2, _ adjust: (inout WeightingConfig) -> Void = { _ in }) -> TaskWeighting {
+        var c = WeightingConfig.default
+        c.method = method
+        adjust(&c)
+        return TaskWeighting(c, tasks: tasks(n), optimizer: SGD(momentum: 0))
+    }
+
+    func testUncertaintyWeightsAndTheirUpdate() {
+        let w = weighting("uncertainty")
+        // s = -0.5: w = exp(0.5) / 2.
+        XCTAssertEqual(w.lossWeights(step: 1, seed: 0, losses: [2, 0.5])[0], exp(0.5) / 2, accuracy: 1e-6)
+        // dL/ds = 1/2 - L / (2 exp(s)); SGD with lr 0.1.
+        w.afterStep(losses: [2, 0.5], step: 1, learningRate: 0.1)
+        XCTAssertEqual(Double(w.learnable[0]), -0.5 - 0.1 * (0.5 - 2 * 0.5 * exp(0.5)), accuracy: 1e-6)
+        XCTAssertEqual(Double(w.learnable[1]), -0.5 - 0.1 * (0.5 - 0.5 * 0.5 * exp(0.5)), accuracy: 1e-6)
+    }
+
+    func testGeometricLossWeights() {
+        // L = sqrt(1 * 4) = 2: w_t = L / (T L_t) = (1, 0.25).
+        XCTAssertEqual(weighting("gls").lossWeights(step: 1, seed: 0, losses: [1, 4]), [1, 0.25])
+    }
+
+    func testDynamicWeightAverage() {
+        let w = weighting("dwa") { $0.dwaTemperature = 2 }
+        XCTAssertEqual(w.lossWeights(step: 1, seed: 0, losses: nil), [1, 1], "equal for the first two epochs")
+        _ = w.endEpoch(losses: [1, 2])
+        XCTAssertEqual(w.lossWeights(step: 1, seed: 0, losses: nil), [1, 1])
+        _ = w.endEpoch(losses: [0.5, 2])
+        // r = (0.5, 1): w = 2 softmax(r / 2).
+        let e0 = exp(0.25), e1 = exp(0.5)
+        let got = w.lossWeights(step: 1, seed: 0, losses: nil)
+        XCTAssertEqual(got[0], 2 * e0 / (e0 + e1), accuracy: 1e-12)
+        XCTAssertEqual(got[1], 2 * e1 / (e0 + e1), accuracy: 1e-12)
+    }
+
+    func testRandomLossWeightsComeFromSeedAndStep() {
+        let w = weighting("rlw", tasks: 3)
+        let a = w.lossWeights(step: 7, seed: 1, losses: nil)
+        XCTAssertEqual(a.reduce(0, +), 1, accuracy: 1e-12)
+        XCTAssertEqual(a, weighting("rlw", tasks: 3).lossWeights(step: 7, seed: 1, losses: nil), "same (seed, step), same weights")
+        XCTAssertNotEqual(a, w.lossWeights(step: 8, seed: 1, losses: nil))
+    }
+
+    func testGradNormStepByHand() {
+        let w = weighting("gradnorm")   // alpha 1.5, SGD lr 0.1
+        // |g| = (1, 2), first step: ratios 1, target = mean(w |g|) = 1.5; d/dw = (-1, +2) * |g| signs:
+        // (-1 * 1, +1 * 2); through w = 2 softmax(theta) at theta = 0: d/dtheta = w (dw - mean(dw w)) = (-1.5, 1.5).
+        let c = w.combine(gram: [1, 0, 0, 4], losses: [0.7, 0.3], step: 1, seed: 0, learningRate: 0.1)
+        XCTAssertEqual(c, [1, 1], "this step uses the weights before the update")
+        XCTAssertEqual(w.learnable[0], 0.15, accuracy: 1e-7)
+        XCTAssertEqual(w.learnable[1], -0.15, accuracy: 1e-7)
+        let next = w.combine(gram: [1, 0, 0, 4], losses: [0.7, 0.3], step: 2, seed: 0, learningRate: 0)
+        XCTAssertEqual(next[0], 2 * exp(0.15) / (exp(0.15) + exp(-0.15)), accuracy: 1e-6)
+    }
+
+    func trainer(_ arch: String, method: String, _ adjust: (inout RunConfig) -> Void = { _ in }) throws -> Trainer {
+        var config = try Support.fixtureConfig()
+        config.model.architecture = arch
+        config.model.trunk = [6, 5]; config.model.expert = [5, 4]; config.model.experts = 2; config.model.taskExperts = 1
+        config.model.dModel = 8; config.model.attentionHeads = 2; config.model.attentionLayers = 1
+        config.weighting.method = method
+        adjust(&config)
+        let data = try LoadedData.load(config: config)
+        return try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger())
+    }
+
+    /// Shared means "more than one task's loss depends on it", read off the model's own graph.
+    func testSharedParametersAreFoundFromTheModel() throws {
+        let names = { (t: Trainer) in (t.sharedEntries.map(\.name), t.model.store.entries.map(\.name)) }
+        var (shared, all) = names(try trainer("hard-sharing", method: "pcgrad"))
+        XCTAssertEqual(shared, all.filter { $0.hasPrefix("trunk.") || $0.hasPrefix("embedding") })
+        XCTAssert(shared.contains { $0.hasPrefix("trunk.") } && shared.contains { $0.hasPrefix("embedding") })
+        (shared, all) = names(try trainer("mmoe", method: "mgda"))
+        XCTAssertEqual(shared, all.filter { $0.contains(".shared.experts.") || $0.hasPrefix("embedding") })
+        XCTAssertFalse(shared.contains { $0.contains("gate") }, "a task's gate serves that task only")
+        (shared, _) = names(try trainer("single-task", method: "mgda"))
+        XCTAssertEqual(shared.filter { !$0.hasPrefix("embedding") }, [])
+        (shared, all) = names(try trainer("late-fusion", method: "mgda"))
+        XCTAssertEqual(shared, all.filter { $0.hasPrefix("tower.") || $0.hasPrefix("embedding") })
+        (shared, _) = names(try trainer("late-fusion", method: "mgda") { $0.model.stopGradient = true })
+        XCTAssertEqual(shared.filter { !$0.hasPrefix("embedding") }, [], "with stopped gradients each tower serves its own task")
+    }
+
+    /// The parameter-gradient path rests on backward passes being repeatable after one forward
+    /// pass: one pass per task (the others' output gradients zero) sums to the joint gradient.
+    func testPerTaskBackwardPassesSumToTheJointGradient() throws {
+        for arch in architectureNames {
+            let t = try trainer(arch, method: "equal") { $0.model.members = 2 }
+            let model = t.model, store = model.store, split = t.data.train
+            let rows = 9, width = split.denseWidth
+            let dense = FloatBuffer(count: rows * width)
+            for i in 0..<(rows * width) { dense.pointer[i] = split.dense[i] }
+            split.categories.withUnsafeBufferPointer { c in
+                model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: width), categories: c.baseAddress),
+                              context: ForwardContext(training: true, seed: 3, step: 2))
+            }
+            var rng = SplitMix64(seed: 4)
+            let outs = t.tasks.map { task -> FloatBuffer in
+                let b = FloatBuffer(count: model.members * rows * task.outputs)
+                for i in 0..<b.count { b.pointer[i] = rng.nextNormal() }
+                return b
+            }
+            let zeros = t.tasks.map { FloatBuffer(count: model.members * rows * $0.outputs) }
+            let m = { (u: Int, b: [FloatBuffer]) in b[u].matrix(rows: model.members * rows, cols: t.tasks[u].outputs) }
+            store.zeroGradients()
+            model.backward { m($0, outs) }
+            let joint = store.gradients.array
+            var summed = [Float](repeating: 0, count: store.count)
+            for task in t.tasks.indices {
+                store.zeroGradients()
+                model.backward { u in m(u, u == task ? outs : zeros) }
+                for i in summed.indices { summed[i] += store.gradients.pointer[i] }
+            }
+            let norm = joint.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let diff = zip(joint, summed).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            XCTAssertGreaterThan(norm, 0, arch)
+            XCTAssertLessThan(diff / norm, 1e-6, "\(arch): per-task passes do not add up to the joint gradient")
+        }
+    }
+
+    /// A whole PCGrad step (two tasks, SGD with learning rate 1, one process) moves the parameters
+    /// by exactly the vector formula applied to the task gradients computed here independently:
+    /// shared tensors by pc_1 + pc_2, task tensors by their own task's gradient.
+    func testPCGradStepMatchesTheVectorFormula() throws {
+        let t = try trainer("hard-sharing", method: "pcgrad") { c in
+            c.tasks = Array(c.tasks.prefix(2))
+            c.training.optimizer = "sgd"; c.training.momentum = 0; c.training.learningRate = 1
+            c.training.warmupSteps = 0; c.training.schedule = "constant"; c.model.dropout = 0
+        }
+        let store = t.model.store
+        let before = store.values.array
+        let order = t.permutation(epoch: 0)
+        try t.trainStep(order: order, batchIndex: 0)
+        let moved = zip(before, store.values.array).map { $0 - $1 }
+        // Recompute the task gradients from the same batch (left in the trainer's buffers).
+        before.withUnsafeBufferPointer { store.values.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        let rows = t.shard(step: 0, rows: t.data.train.rows).localCount
+        t.batchCategories.withUnsafeBufferPointer { c in
+            t.model.forward(BatchInput(dense: t.batchDense.matrix(rows: rows, cols: t.data.train.denseWidth),
+                                       categories: t.data.train.categoryColumns > 0 ? c.baseAddress : nil),
+                            context: ForwardContext(training: true, seed: t.config.training.seed, step: 1))
+        }
+        var g: [[Float]] = []
+        for task in 0..<2 {
+            store.zeroGradients()
+            let zero = FloatBuffer(count: rows * t.tasks[1 - task].outputs)
+            t.model.backward { u in (u == task ? t.outputGradients[u] : zero).matrix(rows: rows, cols: t.tasks[u].outputs) }
+            g.append(store.gradients.array)
+        }
+        let sharedIndex = t.sharedEntries.flatMap { e in e.offset..<(e.offset + e.count) }
+        let s0 = sharedIndex.map { Double(g[0][$0]) }, s1 = sharedIndex.map { Double(g[1][$0]) }
+        let d01 = zip(s0, s1).reduce(0) { $0 + $1.0 * $1.1 }
+        XCTAssertLessThan(d01, 0, "the fixture's first step should have conflicting task gradients (else the test proves less)")
+        let n0 = s0.reduce(0) { $0 + $1 * $1 }, n1 = s1.reduce(0) { $0 + $1 * $1 }
+        let expectedShared = (0..<s0.count).map { k in (s0[k] - d01 / n1 * s1[k]) + (s1[k] - d01 / n0 * s0[k]) }
+        var expected = (0..<store.count).map { Double(g[0][$0]) + Double(g[1][$0]) }
+        for (j, k) in sharedIndex.enumerated() { expected[k] = expectedShared[j] }
+        let norm = expected.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let diff = zip(expected, moved).reduce(0) { $0 + ($1.0 - Double($1.1)) * ($1.0 - Double($1.1)) }.squareRoot()
+        XCTAssertLessThan(diff / norm, 1e-5, "PCGrad step differs from the formula: relative \(diff / norm)")
+        // And it is not the plain sum, so the comparison can fail.
+        let plain = (0..<store.count).map { Double(g[0][$0]) + Double(g[1][$0]) }
+        XCTAssertGreaterThan(zip(plain, moved).reduce(0) { $0 + ($1.0 - Double($1.1)) * ($1.0 - Double($1.1)) }.squareRoot() / norm, 1e-3)
+    }
+
+    /// Every method with state resumes exactly: one epoch then a resumed one equals two epochs,
+    /// parameters, optimizer state and the method's own tensors.
+    func testResumeIsExactForEveryMethod() throws {
+        for method in WeightingConfig.methods {
+            var config = try Support.fixtureConfig()
+            config.weighting.method = method
+            config.tasks = config.tasks.map { var t = $0; t.weight = 1; return t }
+            let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
+            let comm = SingleProcessCommunicator()
+            try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run()
+            try TrainingRun(config: config, comm: comm, options: .init(output: b, stopAfterEpochs: 1), logger: logger()).run()
+            try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger()).run()
+            let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors")
+            let y = try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors")
+            XCTAssertEqual(x.order, y.order, method)
+            XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "\(method): tensors differ")
+            let stateNames = x.order.filter { $0.hasPrefix("weighting.") }
+            if ["uncertainty", "gradnorm", "gradvac", "dwa"].contains(method) { XCTAssertFalse(stateNames.isEmpty, "\(method) keeps state") }
+            // The metrics log carries each epoch's mean task weights.
+            let log = try String(contentsOfFile: a + "/metrics.jsonl", encoding: .utf8)
+            XCTAssert(log.contains("\"weight\":") && log.contains("\"weighting\":\"\(method)\""), method)
+        }
+    }
+}
