@@ -297,6 +297,13 @@ public struct RunConfig: Sendable, Equatable {
     /// Applies overrides by config key: training.epochs, training.batch_size, training.seed,
     /// model.architecture.
     public mutating func apply(overrides new: [String: String]) throws {
+        // Applied to a copy, so a refused override leaves the config as it was.
+        var c = self
+        try c.applyInPlace(new)
+        self = c
+    }
+
+    private mutating func applyInPlace(_ new: [String: String]) throws {
         for (key, value) in new.sorted(by: { $0.key < $1.key }) {
             switch key {
             case "training.epochs": guard let v = Int(value), v >= 1 else { throw UserError("override \(key)=\(value) is not a positive integer") }; training.epochs = v

@@ -95,7 +95,7 @@ public final class Trainer {
         taskLabelCounts = [Float](repeating: 0, count: tasks.count * members)
         epochLoss = [Double](repeating: 0, count: 2 * tasks.count)
         stepLosses = [Double](repeating: 0, count: tasks.count)
-        weighting = TaskWeighting(config.weighting, tasks: config.tasks, optimizer: optimizer)
+        weighting = TaskWeighting(config.weighting, weights: encodings.map(\.weight), optimizer: optimizer)
         if weighting.needsGradients {
             zeroOutputs = encodings.map { FloatBuffer(count: members * capacity * $0.outputs) }
             if config.weighting.gradients == "representation", let rep = model as? SharedRepresentationModel {

@@ -49,12 +49,13 @@ public final class TaskWeighting {
     var epochSums: [Double]
     var epochSteps = 0
 
-    public init(_ config: WeightingConfig, tasks: [TaskConfig], optimizer: Optimizer) {
+    /// `weights`: each task's fixed weight (used by method `fixed`).
+    public init(_ config: WeightingConfig, weights: [Double], optimizer: Optimizer) {
         self.config = config
-        self.tasks = tasks.count
+        self.tasks = weights.count
         self.optimizer = optimizer
-        let t = tasks.count
-        fixed = config.method == "fixed" ? tasks.map(\.weight) : [Double](repeating: 1, count: t)
+        let t = weights.count
+        fixed = config.method == "fixed" ? weights : [Double](repeating: 1, count: t)
         // LibMTL initialises the log variances at -0.5, GradNorm's logits at 0 (equal weights).
         learnable = [Float](repeating: config.method == "uncertainty" ? -0.5 : 0, count: ["uncertainty", "gradnorm"].contains(config.method) ? t : 0)
         learnableState = [Float](repeating: 0, count: learnable.count * optimizer.stateMultiplier)

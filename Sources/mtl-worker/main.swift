@@ -195,22 +195,26 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed steps.") var steps: Int = 300
     @Option(help: "Warm-up steps before timing.") var warmup: Int = 20
     @Option(help: "Synthetic rows.") var rows: Int = 100_000
+    @Option(help: "Weighting method (\(WeightingConfig.methods.joined(separator: ", "))).") var weighting: String = "fixed"
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
         for (name, v) in [("--dim", dim), ("--tasks", tasks), ("--batch", batch), ("--steps", steps), ("--rows", rows)] where v < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
+        if !WeightingConfig.methods.contains(weighting) {
+            throw ValidationError("--weighting must be one of: \(WeightingConfig.methods.joined(separator: ", "))")
+        }
     }
 
     func run() throws {
         try withRuntime(common) { comm, logger in
             let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
-                                      warmup: warmup, rows: rows, comm: comm, logger: logger)
+                                      warmup: warmup, rows: rows, weighting: weighting, comm: comm, logger: logger)
             if comm.isRoot {
                 print(TrainingRun.json(["workload": r.workload, "world_size": r.worldSize, "batch": r.batchPerRank, "dim": dim,
                                         "steps": r.steps, "seconds": r.seconds, "samples_per_sec": r.samplesPerSecond,
-                                        "parameters": r.parameters, "threads": common.threads ?? 1]))
+                                        "parameters": r.parameters, "threads": common.threads ?? 1, "weighting": weighting]))
             }
         }
     }

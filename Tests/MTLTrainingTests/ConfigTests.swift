@@ -67,6 +67,28 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.overrides, ["model.architecture": "cgc", "training.epochs": "3"])
     }
 
+    func testWeightingSection() throws {
+        XCTAssertEqual(try RunConfig.parse(text: base, path: "c.yaml").weighting, WeightingConfig.default)
+        let c = try RunConfig.parse(text: base + "\nweighting:\n  method: cagrad\n  cagrad_c: 0.2\n", path: "c.yaml")
+        XCTAssertEqual(c.weighting.method, "cagrad")
+        XCTAssertEqual(c.weighting.cagradC, 0.2)
+        Support.assertUserError(["c.yaml:10", "weighting.gradvac_bet", "gradvac_beta"]) {
+            _ = try RunConfig.parse(text: base + "\nweighting:\n  method: gradvac\n  gradvac_bet: 0.1\n", path: "c.yaml")
+        }
+        Support.assertUserError(["weighting.method", "not one of", "pcgrad"]) {
+            _ = try RunConfig.parse(text: base + "\nweighting: {method: pc-grad}\n", path: "c.yaml")
+        }
+        // Gradients at the shared representation need an architecture that has one.
+        Support.assertUserError(["weighting.gradients", "representation", "mmoe", "parameters"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: mmoe}\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml")
+        }
+        var ok = try RunConfig.parse(text: base + "\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml")
+        Support.assertUserError(["weighting.gradients", "mmoe"]) { try ok.apply(overrides: ["model.architecture": "mmoe"]) }
+        try ok.apply(overrides: ["weighting.method": "upgrad"])
+        XCTAssertEqual(ok.weighting.method, "upgrad")
+        Support.assertUserError(["weighting.method=nope"]) { try ok.apply(overrides: ["weighting.method": "nope"]) }
+    }
+
     func testShippedConfigsParse() throws {
         let adult = try RunConfig.load(path: Support.root + "/configs/adult.yaml")
         XCTAssertEqual(adult.tasks.map(\.name), ["income", "never_married", "male"])

@@ -11,15 +11,11 @@ import MTLDistributed
 final class WeightingTests: XCTestCase {
     func logger() -> Logger { var l = Logger(label: "test"); l.logLevel = .error; return l }
 
-    func tasks(_ n: Int) -> [TaskConfig] {
-        (0..<n).map { TaskConfig(name: "t\($0)", column: "c\($0)", kind: .binary, positive: ["1"], negative: [], classes: [], weight: 1) }
-    }
-
     func weighting(_ method: String, tasks n: Int = 2, _ adjust: (inout WeightingConfig) -> Void = { _ in }) -> TaskWeighting {
         var c = WeightingConfig.default
         c.method = method
         adjust(&c)
-        return TaskWeighting(c, tasks: tasks(n), optimizer: SGD(momentum: 0))
+        return TaskWeighting(c, weights: [Double](repeating: 1, count: n), optimizer: SGD(momentum: 0))
     }
 
     func testUncertaintyWeightsAndTheirUpdate() {
