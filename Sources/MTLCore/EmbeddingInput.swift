@@ -38,10 +38,11 @@ public final class EmbeddingInput {
         return y
     }
 
-    /// Adds the gradient of each looked-up row into its table row.
+    /// Adds the gradient of each looked-up row into its table row. `dy` may be wider than the
+    /// output (more input parts after it): its rows are read with their own length as stride.
     public func backward(_ dy: Matrix) {
         guard let idx = indices else { preconditionFailure("EmbeddingInput.backward before forward") }
-        let width = outputSize, columns = buckets.count
+        let width = dy.cols, columns = buckets.count
         for r in 0..<dy.rows {
             for c in 0..<columns {
                 let g = store.gradient(tables[c]) + Int(idx[r * columns + c]) * dim

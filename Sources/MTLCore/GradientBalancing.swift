@@ -251,7 +251,8 @@ public enum GradientBalancing {
             var s = 1.0
             while s > 1e-12 {
                 let candidate = (0..<t).map { alpha[$0] + s * step[$0] }
-                if candidate.allSatisfy({ $0 > 0 }), f(candidate) <= value + 1e-4 * s * zip(grad, step).reduce(0) { $0 + $1.0 * $1.1 } {
+                let slope = zip(grad, step).reduce(0.0) { $0 + $1.0 * $1.1 }
+                if candidate.allSatisfy({ $0 > 0 }), f(candidate) <= value + 1e-4 * s * slope {
                     alpha = candidate; value = f(candidate); break
                 }
                 s /= 2

@@ -27,6 +27,28 @@ public enum Loss {
         return total
     }
 
+    /// Multi-label binary cross-entropy: one sigmoid per class, logits and targets (rows, classes),
+    /// the mask per row. A row's loss is the mean over its classes, so a multi-label task weighs
+    /// like one binary task whatever its class count.
+    public static func multiLabelCrossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>,
+                                              mask: UnsafePointer<Float>, rows: Int, classes: Int, scale: Float,
+                                              gradient: UnsafeMutablePointer<Float>) -> Double {
+        var total: Double = 0
+        let perClass = 1 / Float(classes)
+        for i in 0..<rows {
+            let z = logits + i * classes, y = targets + i * classes, g = gradient + i * classes
+            guard mask[i] != 0 else { g.update(repeating: 0, count: classes); continue }
+            let w = mask[i] * perClass
+            var rowLoss: Float = 0
+            for c in 0..<classes {
+                rowLoss += max(z[c], 0) - z[c] * y[c] + log1pf(expf(-abs(z[c])))
+                g[c] = scale * w * (sigmoid(z[c]) - y[c])
+            }
+            total += Double(w * rowLoss)
+        }
+        return total
+    }
+
     /// Softmax cross-entropy; `targets` hold class indices as Floats; logits are (rows, classes).
     public static func softmaxCrossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>,
                                            mask: UnsafePointer<Float>, rows: Int, classes: Int, scale: Float,

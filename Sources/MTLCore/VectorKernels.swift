@@ -36,6 +36,14 @@ public enum VectorKernels {
         while i < n { a[i] += b[i]; i += 1 }
     }
 
+    /// a += s * b
+    public static func addScaled(_ b: UnsafePointer<Float>, _ s: Float, into a: UnsafeMutablePointer<Float>, count n: Int) {
+        var i = 0
+        let sv = V(repeating: s)
+        while i + width <= n { store(load(a, i) + sv * load(b, i), a, i); i += width }
+        while i < n { a[i] += s * b[i]; i += 1 }
+    }
+
     /// One Adam/AdamW step over n elements (see `Adam.update`).
     public static func adam(p: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
                      v: UnsafeMutablePointer<Float>, count n: Int, beta1 b1: Float, beta2 b2: Float, epsilon eps: Float,

@@ -4,7 +4,7 @@ import MTLCore
 
 /// The kinds of task a head can learn.
 public enum TaskKind: String, Sendable, CaseIterable {
-    case binary, multiclass, regression
+    case binary, multiclass, multilabel, regression
 }
 
 /// One task: its label column and the rule that turns the column into a target.
@@ -20,6 +20,27 @@ public struct TaskConfig: Sendable, Equatable {
     public var classes: [String]
     /// Fixed weight of the task's loss.
     public var weight: Double
+    /// multilabel: the text between class ids in a label cell.
+    public var labelSeparator: String = ","
+    /// multilabel: the decision threshold, or nil to tune it on the validation split.
+    public var threshold: Double? = 0.5
+    /// The task's own files (tasks with their own data sets); nil: the data section's files.
+    public var files: TaskFiles? = nil
+}
+
+/// A task's own data set.
+public struct TaskFiles: Sendable, Equatable {
+    public var train: String
+    public var validation: String?
+    public var test: String?
+}
+
+/// A column of sparse numbers (`data.sparse`).
+public struct SparseColumnConfig: Sendable, Equatable {
+    public var column: String
+    public var width: Int
+    /// "indices" or "pairs".
+    public var format: String
 }
 
 public struct DataConfig: Sendable, Equatable {
@@ -44,6 +65,14 @@ public struct DataConfig: Sendable, Equatable {
     public var embeddingDim: Int
     public var minCategoryCount: Int
     public var badRows: String
+    public var quoting: Bool = true
+    /// Text columns (TF-IDF features) and how they are featurised.
+    public var text: [String] = []
+    public var textFeatures: TextSettings = .default
+    public var sparse: [SparseColumnConfig] = []
+    /// One file holding every split, told apart by this column's values.
+    public var splitColumn: String?
+    public var splitValues: [String] = ["train", "validation", "test"]
 }
 
 public struct ModelConfig: Sendable, Equatable {
@@ -53,6 +82,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var activation: String
     public var dropout: Double
     public var layerNorm: Bool
+    /// Width of the learned projection of the sparse input block (text, sparse numbers).
+    public var sparseProjection: Int = 64
     // late-fusion
     public var stopGradient: Bool
     // cross-stitch
@@ -90,6 +121,13 @@ public struct TrainingConfig: Sendable, Equatable {
     public var minLearningRate: Double
     public var seed: UInt64
     public var threads: Int
+    /// Tasks with their own data sets: how a global batch mixes them.
+    public var sampling: String = "proportional"
+    public var samplingTemperature: Double = 2
+    /// The epoch: one pass over this task's rows (mixed sampling), or this many steps; else one
+    /// pass over all rows' worth of steps.
+    public var epochTask: String? = nil
+    public var stepsPerEpoch: Int = 0
 }
 
 public struct CheckpointConfig: Sendable, Equatable {
@@ -139,8 +177,8 @@ public struct RunConfig: Sendable, Equatable {
         var top = try ConfigReader(file: path, path: "", node: node)
 
         guard var d = try top.child("data") else { throw top.fail("data", nil, "is missing", hint: "add a data: section with at least train:") }
-        guard let train = try d.string("train") else { throw d.fail("train", nil, "is missing", hint: "give the training file") }
-        let dataConfig = DataConfig(
+        let train = try d.string("train") ?? ""
+        var dataConfig = DataConfig(
             train: train,
             validation: try d.string("validation"),
             test: try d.string("test"),
@@ -161,6 +199,39 @@ public struct RunConfig: Sendable, Equatable {
             embeddingDim: try d.int("embedding_dim", default: 8, min: 1),
             minCategoryCount: try d.int("min_category_count", default: 1, min: 1),
             badRows: try d.choice("bad_rows", ["error", "skip"], default: "error"))
+        dataConfig.quoting = try d.bool("quoting", default: true)
+        dataConfig.text = try d.strings("text") ?? []
+        if var tf = try d.child("text_features") {
+            let def = TextSettings.default
+            let ngrams = try tf.ints("ngrams") ?? def.ngrams
+            let chars = try tf.ints("char_ngrams") ?? def.charNgrams
+            for (key, pair) in [("ngrams", ngrams), ("char_ngrams", chars)] where pair.count != 2 || pair[0] > pair[1] || pair[0] < 0 {
+                throw tf.fail(key, nil, "must be [min, max] with 0 <= min <= max", hint: "e.g. [1, 2] for words and word pairs")
+            }
+            dataConfig.textFeatures = TextSettings(
+                lowercase: try tf.bool("lowercase", default: def.lowercase),
+                minTokenLength: try tf.int("min_token_length", default: def.minTokenLength, min: 1),
+                ngrams: ngrams, charNgrams: chars,
+                hashingBits: try tf.int("hashing_bits", default: def.hashingBits, min: 0),
+                minCount: try tf.int("min_count", default: def.minCount, min: 1),
+                maxVocabulary: try tf.int("max_vocabulary", default: def.maxVocabulary, min: 0),
+                sublinearTF: try tf.bool("sublinear_tf", default: def.sublinearTF),
+                idf: try tf.bool("idf", default: def.idf))
+            if dataConfig.textFeatures.hashingBits > 26 { throw tf.fail("hashing_bits", nil, "must be at most 26") }
+            try tf.finish()
+        }
+        for var sc in try d.children("sparse") ?? [] {
+            guard let column = try sc.string("column") else { throw sc.fail("column", nil, "is missing") }
+            guard let width = try sc.int("width"), width >= 1 else { throw sc.fail("width", nil, "is missing or below 1", hint: "declare how many positions the column's indices address") }
+            dataConfig.sparse.append(SparseColumnConfig(column: column, width: width,
+                                                        format: try sc.choice("format", ["indices", "pairs"], default: "indices")))
+            try sc.finish()
+        }
+        dataConfig.splitColumn = try d.string("split_column")
+        if let v = try d.strings("split_values") {
+            guard v.count == 3 else { throw d.fail("split_values", nil, "must list three values: train, validation, test") }
+            dataConfig.splitValues = v
+        }
         if dataConfig.separator.unicodeScalars.count != 1 && dataConfig.separator != "\\t" {
             throw d.fail("separator", nil, "must be one character (or \\t)")
         }
@@ -187,26 +258,62 @@ public struct RunConfig: Sendable, Equatable {
             guard !tasks.contains(where: { $0.name == name }) else { throw t.fail("name", nil, "repeats the task name '\(name)'") }
             guard let column = try t.string("column") else { throw t.fail("column", nil, "is missing", hint: "name the label column of task '\(name)'") }
             guard let kindName = try t.string("kind"), let kind = TaskKind(rawValue: kindName) else {
-                throw t.fail("kind", nil, "must be one of: binary, multiclass, regression")
+                throw t.fail("kind", nil, "must be one of: binary, multiclass, multilabel, regression")
             }
-            let task = TaskConfig(name: name, column: column, kind: kind,
+            var task = TaskConfig(name: name, column: column, kind: kind,
                                   positive: try t.strings("positive") ?? [],
                                   negative: try t.strings("negative") ?? [],
                                   classes: try t.strings("classes") ?? [],
                                   weight: try t.double("weight", default: 1, range: 0...1e6))
+            if let file = try t.string("classes_file") {
+                guard task.classes.isEmpty else { throw t.fail("classes_file", nil, "cannot be given together with classes") }
+                let dir = (path as NSString).deletingLastPathComponent
+                let full = file.hasPrefix("/") || dir.isEmpty ? file : (dir as NSString).appendingPathComponent(file)
+                guard let text = try? String(contentsOfFile: full, encoding: .utf8) else {
+                    throw t.fail("classes_file", nil, "'\(full)' cannot be read", hint: "give a file with one class name per line")
+                }
+                task.classes = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
+            if var td = try t.child("data") {
+                guard let tr = try td.string("train") else { throw td.fail("train", nil, "is missing", hint: "give task '\(name)' its training file") }
+                task.files = TaskFiles(train: tr, validation: try td.string("validation"), test: try td.string("test"))
+                try td.finish()
+            }
+            if kind == .multilabel {
+                task.labelSeparator = try t.string("label_separator", default: ",")
+                if let th = try t.string("threshold"), th == "tune" { task.threshold = nil }
+                else { task.threshold = try t.double("threshold", default: 0.5, range: 0...1) }
+            }
             if kind == .binary && task.positive.isEmpty {
                 throw t.fail("positive", nil, "is required for a binary task", hint: "list the values that mean 1, e.g. positive: [yes]")
             }
             if kind != .binary && !(task.positive.isEmpty && task.negative.isEmpty) {
                 throw t.fail("positive", nil, "applies to binary tasks only")
             }
-            if kind != .multiclass && !task.classes.isEmpty { throw t.fail("classes", nil, "applies to multiclass tasks only") }
+            if kind != .multiclass && kind != .multilabel && !task.classes.isEmpty { throw t.fail("classes", nil, "applies to multiclass and multilabel tasks only") }
             try t.finish()
             tasks.append(task)
         }
 
+        let ownFiles = tasks.filter { $0.files != nil }.count
+        if ownFiles == 0 && dataConfig.train.isEmpty {
+            throw d.fail("train", nil, "is missing", hint: "give the training file, or each task its own files under tasks[].data")
+        }
+        if ownFiles > 0 {
+            if ownFiles < tasks.count {
+                throw top.fail("tasks", nil, "give some tasks their own data: and not others; give every task a data: section, or none")
+            }
+            for (key, value) in [("train", dataConfig.train), ("validation", dataConfig.validation ?? ""), ("test", dataConfig.test ?? "")] where !value.isEmpty {
+                throw d.fail(key, nil, "cannot be given when the tasks have their own files (tasks[].data)")
+            }
+            if dataConfig.validationFraction > 0 || dataConfig.testFraction > 0 || dataConfig.testHeadAsValidation > 0 || dataConfig.splitColumn != nil {
+                throw d.fail("validation_fraction", nil, "and the other split settings apply to the data section's files, not to tasks with their own files",
+                             hint: "give each task's validation and test files under tasks[].data")
+            }
+        }
+
         var m = try top.child("model") ?? ConfigReader(file: path, path: "model", node: Node([(Node, Node)]()))
-        let model = ModelConfig(
+        var model = ModelConfig(
             architecture: try m.choice("architecture", architectures, default: "hard-sharing"),
             trunk: try m.ints("trunk") ?? [256, 128],
             head: try m.ints("head") ?? [64],
@@ -227,6 +334,7 @@ public struct RunConfig: Sendable, Equatable {
             attentionLayers: try m.int("attention_layers", default: 2, min: 0),
             queries: try m.int("queries", default: 1, min: 1),
             feedForward: try m.int("feed_forward", default: 64, min: 1))
+        model.sparseProjection = try m.int("sparse_projection", default: 64, min: 1)
         if let problem = Self.problem(with: model) { throw m.fail(problem.key, nil, problem.message) }
         if model.dModel % model.attentionHeads != 0 {
             throw m.fail("d_model", nil, "(\(model.dModel)) must be a multiple of attention_heads (\(model.attentionHeads))")
@@ -234,7 +342,7 @@ public struct RunConfig: Sendable, Equatable {
         try m.finish()
 
         var tr = try top.child("training") ?? ConfigReader(file: path, path: "training", node: Node([(Node, Node)]()))
-        let training = TrainingConfig(
+        var training = TrainingConfig(
             epochs: try tr.int("epochs", default: 10, min: 1),
             batchSize: try tr.int("batch_size", default: 256, min: 1),
             optimizer: try tr.choice("optimizer", ["adam", "adamw", "sgd"], default: "adam"),
@@ -250,6 +358,16 @@ public struct RunConfig: Sendable, Equatable {
             minLearningRate: try tr.double("min_learning_rate", default: 0, range: 0...10),
             seed: UInt64(try tr.int("seed", default: 0, min: 0)),
             threads: try tr.int("threads", default: 1, min: 1))
+        training.sampling = try tr.choice("sampling", ["proportional", "uniform", "temperature"], default: "proportional")
+        training.samplingTemperature = try tr.double("sampling_temperature", default: 2, range: 1e-3...1e6)
+        training.epochTask = try tr.string("epoch_task")
+        training.stepsPerEpoch = try tr.int("steps_per_epoch", default: 0, min: 0)
+        if let e = training.epochTask, !tasks.contains(where: { $0.name == e }) {
+            throw tr.fail("epoch_task", nil, "names no task ('\(e)')", hint: "tasks: \(tasks.map(\.name).joined(separator: ", "))")
+        }
+        if training.sampling != "proportional" && ownFiles == 0 {
+            throw tr.fail("sampling", nil, "applies to tasks with their own data sets (tasks[].data)")
+        }
         try tr.finish()
 
         var c = try top.child("checkpoint") ?? ConfigReader(file: path, path: "checkpoint", node: Node([(Node, Node)]()))

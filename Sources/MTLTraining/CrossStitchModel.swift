@@ -28,7 +28,7 @@ public final class CrossStitchModel: MultiTaskModel {
         self.store = store
         self.maxRows = maxRows
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
         let tasks = preprocessor.tasks
         let t = tasks.count
         widths = config.trunk

@@ -2,8 +2,8 @@ import Foundation
 import MTLCore
 
 /// Per-task predictions for a split, in the target's own terms: the positive-class probability
-/// (binary), class probabilities (multiclass, row-major) or the value in the target's units
-/// (regression).
+/// (binary), class probabilities (multiclass, row-major; multilabel, one sigmoid per class) or
+/// the value in the target's units (regression).
 public struct Predictions {
     public var tasks: [Preprocessor.TaskEncoding]
     public var values: [[Double]]
@@ -20,15 +20,17 @@ public enum Evaluator {
         var lossSums = [Double](repeating: 0, count: tasks.count)
         let scratch = FloatBuffer(count: chunk * (tasks.map(\.outputs).max() ?? 1))
         let dense = FloatBuffer(count: chunk * split.denseWidth)
+        let sparse = split.sparse.map { SparseBatch(width: $0.width, maxRows: chunk) }
         var start = 0
         while start < split.rows {
             let n = min(chunk, split.rows - start)
+            if let s = sparse, let m = split.sparse { m.fill(s, rows: start..<(start + n)) }
             split.dense.withUnsafeBufferPointer { d in
                 dense.pointer.update(from: d.baseAddress! + start * split.denseWidth, count: n * split.denseWidth)
             }
             split.categories.withUnsafeBufferPointer { c in
                 let cats = split.categoryColumns > 0 ? c.baseAddress! + start * split.categoryColumns : nil
-                model.forward(BatchInput(dense: dense.matrix(rows: n, cols: split.denseWidth), categories: cats),
+                model.forward(BatchInput(dense: dense.matrix(rows: n, cols: split.denseWidth), categories: cats, sparse: sparse),
                               context: .evaluation)
             }
             let members = model.members
@@ -40,15 +42,15 @@ public enum Evaluator {
                     let out = Matrix(all.pointer + member * n * k, rows: n, cols: k)
                     split.targets[t].withUnsafeBufferPointer { y in
                         split.masks[t].withUnsafeBufferPointer { m in
-                            lossSums[t] += Trainer.taskLoss(task, out, target: y.baseAddress! + start, mask: m.baseAddress! + start,
+                            lossSums[t] += Trainer.taskLoss(task, out, target: y.baseAddress! + start * task.targetWidth, mask: m.baseAddress! + start,
                                                                      scale: 0, gradient: scratch.pointer) / Double(members)
                         }
                     }
                     // Members' predictions are averaged: probabilities, or values for regression.
                     let share = 1 / Double(members)
                     switch task.taskKind {
-                    case .binary:
-                        for i in 0..<n { values[t][base + i] += share * Double(Loss.sigmoid(out.pointer[i])) }
+                    case .binary, .multilabel:
+                        for i in 0..<(n * k) { values[t][base + i] += share * Double(Loss.sigmoid(out.pointer[i])) }
                     case .multiclass:
                         for i in 0..<n {
                             let z = out.pointer + i * k
@@ -70,8 +72,10 @@ public enum Evaluator {
                            loss: lossSums.indices.map { counts[$0] > 0 ? lossSums[$0] / Double(counts[$0]) : .nan })
     }
 
-    /// Metrics per task name, over the labelled rows of the split, plus `loss`.
-    public static func metrics(_ p: Predictions, split: EncodedSplit) -> [String: [String: Double]] {
+    /// Metrics per task name, over the labelled rows of the split, plus `loss`. A multi-label task
+    /// is judged at `thresholds[task]` when given, else at its configured threshold, else (tuned)
+    /// at the threshold that is best on this split.
+    public static func metrics(_ p: Predictions, split: EncodedSplit, thresholds: [String: Double] = [:]) -> [String: [String: Double]] {
         var result: [String: [String: Double]] = [:]
         for (t, task) in p.tasks.enumerated() {
             let labelled = (0..<split.rows).filter { split.masks[t][$0] != 0 }
@@ -83,6 +87,13 @@ public enum Evaluator {
                 let k = task.outputs
                 m = Metrics.multiclass(probabilities: labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) },
                                        labels: labelled.map { Int(split.targets[t][$0]) }, classes: k)
+            case .multilabel:
+                let k = task.outputs
+                let probabilities = labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) }
+                let labels = labelled.map { r in (0..<k).map { split.targets[t][r * k + $0] == 1 } }
+                let threshold = thresholds[task.name] ?? task.threshold
+                    ?? Metrics.tunedThreshold(probabilities: probabilities, labels: labels, classes: k)
+                m = Metrics.multilabel(probabilities: probabilities, labels: labels, classes: k, threshold: threshold)
             case .regression:
                 m = Metrics.regression(predictions: labelled.map { p.values[t][$0] },
                                        targets: labelled.map { Double(split.targets[t][$0]) * task.targetStd + task.targetMean })
@@ -92,6 +103,18 @@ public enum Evaluator {
             result[task.name] = m
         }
         return result
+    }
+
+    /// Tuned thresholds of the multi-label tasks that ask for tuning, from a validation split.
+    public static func tunedThresholds(_ p: Predictions, split: EncodedSplit) -> [String: Double] {
+        var out: [String: Double] = [:]
+        for (t, task) in p.tasks.enumerated() where task.taskKind == .multilabel && task.threshold == nil {
+            let k = task.outputs
+            let labelled = (0..<split.rows).filter { split.masks[t][$0] != 0 }
+            out[task.name] = Metrics.tunedThreshold(probabilities: labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) },
+                                                    labels: labelled.map { r in (0..<k).map { split.targets[t][r * k + $0] == 1 } }, classes: k)
+        }
+        return out
     }
 
     /// The value of "<task>.<metric>" or "mean.<metric>" (the mean over the tasks that have it).

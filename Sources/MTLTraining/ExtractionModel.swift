@@ -29,7 +29,7 @@ public final class ExtractionModel: MultiTaskModel {
         self.store = store
         self.maxRows = maxRows
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
         let names = preprocessor.tasks.map(\.name)
         var levels: [ExtractionLevel] = []
         var width = input.width

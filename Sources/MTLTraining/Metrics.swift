@@ -103,6 +103,52 @@ public enum Metrics {
                 "roc_auc": mean(aucs), "pr_auc": mean(aps)]
     }
 
+    /// Multi-label metrics from per-class probabilities (rows of `classes` values) at a decision
+    /// threshold: macro F1 (`f1`, the mean over classes), micro F1 (over all row-class pairs),
+    /// exact-match accuracy, the mean per-class ROC-AUC and PR-AUC over the classes that have
+    /// both labels, and log-loss (mean over classes).
+    public static func multilabel(probabilities: [[Double]], labels: [[Bool]], classes: Int, threshold: Double) -> [String: Double] {
+        let n = labels.count
+        var tp = 0, fp = 0, fn = 0, exact = 0, logLoss = 0.0
+        for i in 0..<n {
+            var all = true
+            for c in 0..<classes {
+                let p = probabilities[i][c] >= threshold, y = labels[i][c]
+                if p && y { tp += 1 } else if p { fp += 1 } else if y { fn += 1 }
+                if p != y { all = false }
+                let q = min(max(probabilities[i][c], 1e-7), 1 - 1e-7)
+                logLoss -= y ? Foundation.log(q) : Foundation.log(1 - q)
+            }
+            if all { exact += 1 }
+        }
+        var f1s: [Double] = [], aucs: [Double] = [], aps: [Double] = []
+        for c in 0..<classes {
+            let truth = labels.map { $0[c] }, scores = probabilities.map { $0[c] }
+            f1s.append(f1(predicted: scores.map { $0 >= threshold }, labels: truth))
+            let auc = rocAUC(scores: scores, labels: truth)
+            if !auc.isNaN { aucs.append(auc); aps.append(averagePrecision(scores: scores, labels: truth)) }
+        }
+        let mean: ([Double]) -> Double = { $0.isEmpty ? .nan : $0.reduce(0, +) / Double($0.count) }
+        let d = 2 * tp + fp + fn
+        return ["f1": mean(f1s), "micro_f1": d == 0 ? 0 : 2 * Double(tp) / Double(d),
+                "accuracy": Double(exact) / Double(max(n, 1)), "roc_auc": mean(aucs), "pr_auc": mean(aps),
+                "log_loss": logLoss / Double(max(n * classes, 1)), "threshold": threshold]
+    }
+
+    /// The threshold of the grid 0.05, 0.10, ..., 0.95 with the highest macro F1 (the lowest on ties).
+    public static func tunedThreshold(probabilities: [[Double]], labels: [[Bool]], classes: Int) -> Double {
+        var best = (threshold: 0.5, f1: -1.0)
+        for k in 1...19 {
+            let th = Double(k) * 0.05
+            var f1s = 0.0
+            for c in 0..<classes {
+                f1s += f1(predicted: probabilities.map { $0[c] >= th }, labels: labels.map { $0[c] })
+            }
+            if f1s / Double(classes) > best.f1 + 1e-12 { best = (th, f1s / Double(classes)) }
+        }
+        return best.threshold
+    }
+
     /// Regression metrics in the target's own units.
     public static func regression(predictions: [Double], targets: [Double]) -> [String: Double] {
         let n = Double(max(targets.count, 1))

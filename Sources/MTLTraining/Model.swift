@@ -1,12 +1,15 @@
 import MTLCore
 
-/// One batch of model input: dense features and, in embedding mode, category indices.
+/// One batch of model input: dense features, in embedding mode category indices, and the
+/// sparse input block (text, sparse numbers) when the data has one.
 public struct BatchInput {
     public var dense: Matrix
     public var categories: UnsafePointer<Int32>?
-    public init(dense: Matrix, categories: UnsafePointer<Int32>?) {
+    public var sparse: SparseBatch?
+    public init(dense: Matrix, categories: UnsafePointer<Int32>?, sparse: SparseBatch? = nil) {
         self.dense = dense
         self.categories = categories
+        self.sparse = sparse
     }
 }
 
@@ -82,30 +85,54 @@ func buildModel(_ config: ModelConfig, architecture: String, preprocessor: Prepr
 }
 
 /// The model's input stage: the dense features, followed by one learned embedding per
-/// categorical column in embedding mode.
+/// categorical column in embedding mode, followed by the learned projection of the sparse block
+/// (`model.sparse_projection` wide) when the data has text or sparse columns.
 final class InputStage {
     let embeddings: EmbeddingInput?
+    let sparse: SparseLinear?
+    /// Width before the sparse projection, and in all.
+    let baseWidth: Int
     let width: Int
+    private let combined: FloatBuffer?
 
-    init(_ preprocessor: Preprocessor, maxRows: Int, store: ParameterStore, prefix: String) {
+    init(_ preprocessor: Preprocessor, projection: Int, maxRows: Int, store: ParameterStore, prefix: String) {
         if preprocessor.encoding == "embedding" && !preprocessor.categorical.isEmpty {
             embeddings = EmbeddingInput(denseWidth: preprocessor.denseWidth, buckets: preprocessor.categorical.map(\.buckets),
                                         dim: preprocessor.embeddingDim, maxRows: maxRows, store: store, prefix: prefix)
         } else {
             embeddings = nil
         }
-        width = preprocessor.inputWidth
+        baseWidth = preprocessor.inputWidth
+        if preprocessor.sparseWidth > 0 {
+            sparse = SparseLinear("\(prefix)sparse", inputSize: preprocessor.sparseWidth, outputSize: projection, maxRows: maxRows, store: store)
+            width = baseWidth + projection
+            combined = FloatBuffer(count: maxRows * width)
+        } else {
+            sparse = nil; width = baseWidth; combined = nil
+        }
     }
 
     /// Whether anything upstream of the first layer learns (so its input gradient is needed).
-    var needsGradient: Bool { embeddings != nil }
+    var needsGradient: Bool { embeddings != nil || sparse != nil }
 
     func forward(_ input: BatchInput) -> Matrix {
-        if let e = embeddings, let idx = input.categories { return e.forward(dense: input.dense, indices: idx) }
-        return input.dense
+        var base = input.dense
+        if let e = embeddings, let idx = input.categories { base = e.forward(dense: input.dense, indices: idx) }
+        guard let s = sparse, let c = combined else { return base }
+        guard let batch = input.sparse else { preconditionFailure("the model expects a sparse input block") }
+        let projected = s.forward(batch)
+        let rows = base.rows, y = c.matrix(rows: rows, cols: width)
+        for r in 0..<rows {
+            (y.pointer + r * width).update(from: base.pointer + r * baseWidth, count: baseWidth)
+            (y.pointer + r * width + baseWidth).update(from: projected.pointer + r * s.outputSize, count: s.outputSize)
+        }
+        return y
     }
 
-    func backward(_ dx: Matrix) { embeddings?.backward(dx) }
+    func backward(_ dx: Matrix) {
+        embeddings?.backward(dx)
+        sparse?.backward(dx.pointer + baseWidth, stride: dx.cols)
+    }
 }
 
 /// Linear -> [LayerNorm] -> activation -> [Dropout] per hidden width, then an optional output Linear.
@@ -155,7 +182,7 @@ public final class HardSharingModel: SharedRepresentationModel {
         self.store = store
         self.maxRows = maxRows
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
         let trunk = makeMLP("\(prefix)trunk", input: input.width, hidden: config.trunk, output: nil, config: config, maxRows: maxRows, store: store)
         self.trunk = trunk
         heads = preprocessor.tasks.map { t in

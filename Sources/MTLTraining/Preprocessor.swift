@@ -27,8 +27,13 @@ public struct Preprocessor: Codable, Equatable {
         public var targetMean: Double
         public var targetStd: Double
         public var weight: Double
+        /// multilabel: the text between class ids in a label cell, and the decision threshold (nil: tuned on validation).
+        public var labelSeparator: String? = nil
+        public var threshold: Double? = nil
         /// Output width of the task's head.
-        public var outputs: Int { kind == TaskKind.multiclass.rawValue ? classes.count : 1 }
+        public var outputs: Int { taskKind == .multiclass || taskKind == .multilabel ? classes.count : 1 }
+        /// Target values per row: one per class for multilabel, else one.
+        public var targetWidth: Int { taskKind == .multilabel ? classes.count : 1 }
         public var taskKind: TaskKind { TaskKind(rawValue: kind)! }
     }
 
@@ -40,6 +45,10 @@ public struct Preprocessor: Codable, Equatable {
     public var embeddingDim: Int
     public var missing: [String]
     public var tasks: [TaskEncoding]
+    /// Text and sparse-number fields, side by side in one sparse input block (nil: none).
+    public var sparse: [SparseField]?
+    public var sparseFields: [SparseField] { sparse ?? [] }
+    public var sparseWidth: Int { sparseFields.reduce(0) { $0 + $1.width } }
 
     /// Width of the dense input part (numerics, plus one-hot blocks).
     public var denseWidth: Int {
@@ -58,12 +67,13 @@ public struct Preprocessor: Codable, Equatable {
             throw UserError("\(config.sourcePath): task '\(t.name)': label column '\(t.column)' is not in \(train.file)",
                             hint: "columns are: \(train.columnNames.joined(separator: ", "))")
         }
-        for name in (d.numeric ?? []) + (d.categorical ?? []) + d.drop where train.columnIndex(name) == nil {
+        let sparseNames = d.text + d.sparse.map(\.column)
+        for name in (d.numeric ?? []) + (d.categorical ?? []) + d.drop + sparseNames where train.columnIndex(name) == nil {
             throw UserError("\(config.sourcePath): column '\(name)' named in data: is not in \(train.file)",
                             hint: "columns are: \(train.columnNames.joined(separator: ", "))")
         }
         let missing = Set(d.missing)
-        let excluded = Set(d.drop).union(labelColumns)
+        let excluded = Set(d.drop).union(labelColumns).union(sparseNames).union(d.splitColumn.map { [$0] } ?? [])
         for name in (d.numeric ?? []) + (d.categorical ?? []) where labelColumns.contains(name) && !d.drop.contains(name) {
             throw UserError("\(config.sourcePath): column '\(name)' is a task's label and cannot be a feature",
                             hint: "remove it from data.numeric / data.categorical")
@@ -81,7 +91,7 @@ public struct Preprocessor: Codable, Equatable {
                 if isNumeric { numericNames.append(name) } else { categoricalNames.append(name) }
             }
         }
-        guard !(numericNames.isEmpty && categoricalNames.isEmpty) else {
+        guard !(numericNames.isEmpty && categoricalNames.isEmpty && sparseNames.isEmpty) else {
             throw UserError("\(config.sourcePath): no feature columns are left", hint: "check data.drop, data.numeric and data.categorical")
         }
 
@@ -91,7 +101,7 @@ public struct Preprocessor: Codable, Equatable {
             var sum = 0.0, sumSq = 0.0, n = 0
             for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
                 guard let v = Double(s), v.isFinite else {
-                    throw UserError("\(train.file):\(train.lines[r]): column '\(name)': '\(s)' is not a number",
+                    throw UserError("\(train.place(r)): column '\(name)': '\(s)' is not a number",
                                     hint: "list '\(s)' in data.missing if it marks a missing value, or move '\(name)' to data.categorical")
                 }
                 sum += v; sumSq += v * v; n += 1
@@ -117,6 +127,20 @@ public struct Preprocessor: Codable, Equatable {
             var enc = TaskEncoding(name: t.name, column: t.column, kind: t.kind.rawValue, positive: t.positive,
                                    negative: t.negative, classes: t.classes, targetMean: 0, targetStd: 1, weight: t.weight)
             switch t.kind {
+            case .multilabel:
+                enc.labelSeparator = t.labelSeparator
+                enc.threshold = t.threshold
+                if enc.classes.isEmpty {
+                    var seen = Set<String>()
+                    for v in train.columns[c] where !missing.contains(v) {
+                        for id in v.components(separatedBy: t.labelSeparator) { seen.insert(id.trimmingCharacters(in: .whitespaces)) }
+                    }
+                    seen.remove("")
+                    enc.classes = seen.allSatisfy { Int($0) != nil } ? seen.sorted { Int($0)! < Int($1)! } : seen.sorted()
+                }
+                guard !enc.classes.isEmpty else {
+                    throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has no labels in the training split")
+                }
             case .multiclass where t.classes.isEmpty:
                 enc.classes = Set(train.columns[c].filter { !missing.contains($0) }).sorted()
                 guard enc.classes.count >= 2 else {
@@ -126,7 +150,7 @@ public struct Preprocessor: Codable, Equatable {
                 var sum = 0.0, sumSq = 0.0, n = 0
                 for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
                     guard let v = Double(s), v.isFinite else {
-                        throw UserError("\(train.file):\(train.lines[r]): task '\(t.name)': label column '\(t.column)': '\(s)' is not a number")
+                        throw UserError("\(train.place(r)): task '\(t.name)': label column '\(t.column)': '\(s)' is not a number")
                     }
                     sum += v; sumSq += v * v; n += 1
                 }
@@ -138,8 +162,18 @@ public struct Preprocessor: Codable, Equatable {
             }
             tasks.append(enc)
         }
+        var fields: [SparseField] = []
+        for name in d.text {
+            let c = train.columnIndex(name)!
+            fields.append(TextFeatures.fit(name: name, documents: train.columns[c].map { missing.contains($0) ? "" : $0 }, settings: d.textFeatures))
+            if fields.last!.width == 0 {
+                throw UserError("\(config.sourcePath): text column '\(name)' yields no terms from the training split",
+                                hint: "lower data.text_features.min_count or min_token_length")
+            }
+        }
+        for sc in d.sparse { fields.append(SparseField(name: sc.column, kind: sc.format, width: sc.width)) }
         return Preprocessor(numeric: numeric, categorical: categorical, encoding: d.categoricalEncoding,
-                            embeddingDim: d.embeddingDim, missing: d.missing, tasks: tasks)
+                            embeddingDim: d.embeddingDim, missing: d.missing, tasks: tasks, sparse: fields.isEmpty ? nil : fields)
     }
 
     /// Encodes a table. With `labels` false the label columns are not read (prediction input).
@@ -163,7 +197,7 @@ public struct Preprocessor: Codable, Equatable {
                 let s = values[r]
                 if missingSet.contains(s) { continue }  // the training mean, standardised: 0
                 guard let v = Double(s), v.isFinite else {
-                    throw UserError("\(table.file):\(table.lines[r]): column '\(col.name)': '\(s)' is not a number",
+                    throw UserError("\(table.place(r)): column '\(col.name)': '\(s)' is not a number",
                                     hint: "list '\(s)' in data.missing if it marks a missing value")
                 }
                 dense[r * width + j] = Float((v - col.mean) / col.std)
@@ -182,9 +216,28 @@ public struct Preprocessor: Codable, Equatable {
             if !useEmbedding { offset += col.buckets }
         }
 
+        var sparseMatrix: SparseMatrix? = nil
+        if !sparseFields.isEmpty {
+            var csr = SparseMatrix(width: sparseWidth)
+            let columns = try sparseFields.map { table.columns[try index($0.name)] }
+            let lookups = sparseFields.map(\.lookup)
+            for r in 0..<rows {
+                var offset: Int32 = 0
+                for (f, field) in sparseFields.enumerated() {
+                    let cell = columns[f][r]
+                    for (i, v) in try field.encode(cell, lookup: lookups[f], missing: missingSet.contains(cell), where: { table.place(r) }) {
+                        csr.index.append(offset + i); csr.value.append(v)
+                    }
+                    offset += Int32(field.width)
+                }
+                csr.rowStart.append(csr.index.count)
+            }
+            sparseMatrix = csr
+        }
+
         var targets: [[Float]] = [], masks: [[Float]] = []
         for t in tasks {
-            var y = [Float](repeating: 0, count: rows), m = [Float](repeating: 0, count: rows)
+            var y = [Float](repeating: 0, count: rows * t.targetWidth), m = [Float](repeating: 0, count: rows)
             if labels {
                 let values = table.columns[try index(t.column)]
                 let positive = Set(t.positive), negative = Set(t.negative)
@@ -199,20 +252,31 @@ public struct Preprocessor: Codable, Equatable {
                         if positive.contains(s) { y[r] = 1 }
                         else if negative.isEmpty || negative.contains(s) { y[r] = 0 }
                         else {
-                            throw UserError("\(table.file):\(table.lines[r]): task '\(t.name)': label '\(s)' in column '\(t.column)' is neither positive \(t.positive) nor negative \(t.negative)",
+                            throw UserError("\(table.place(r)): task '\(t.name)': label '\(s)' in column '\(t.column)' is neither positive \(t.positive) nor negative \(t.negative)",
                                             hint: "add it to the task's positive or negative list, or to data.missing")
                         }
                     case .multiclass:
                         guard let k = classIndex[s] else {
-                            throw UserError("\(table.file):\(table.lines[r]): task '\(t.name)': class '\(s)' in column '\(t.column)' is not one of \(t.classes)",
+                            throw UserError("\(table.place(r)): task '\(t.name)': class '\(s)' in column '\(t.column)' is not one of \(t.classes)",
                                             hint: "list every class under the task's classes:, or mark the value missing in data.missing")
                         }
                         y[r] = Float(k)
                     case .regression:
                         guard let v = Double(s), v.isFinite else {
-                            throw UserError("\(table.file):\(table.lines[r]): task '\(t.name)': label '\(s)' in column '\(t.column)' is not a number")
+                            throw UserError("\(table.place(r)): task '\(t.name)': label '\(s)' in column '\(t.column)' is not a number")
                         }
                         y[r] = Float((v - t.targetMean) / t.targetStd)
+                    case .multilabel:
+                        let k = t.classes.count
+                        for id in s.components(separatedBy: t.labelSeparator ?? ",") {
+                            let name = id.trimmingCharacters(in: .whitespaces)
+                            if name.isEmpty { continue }
+                            guard let c = classIndex[name] ?? Int(name).flatMap({ $0 >= 0 && $0 < k ? $0 : nil }) else {
+                                throw UserError("\(table.place(r)): task '\(t.name)': label '\(name)' in column '\(t.column)' is neither a class name nor a class id below \(k)",
+                                                hint: "list the classes under the task's classes: or classes_file:, or check label_separator")
+                            }
+                            y[r * k + c] = 1
+                        }
                     }
                 }
             }
@@ -221,7 +285,7 @@ public struct Preprocessor: Codable, Equatable {
         }
         return EncodedSplit(name: split, rows: rows, denseWidth: width, dense: dense,
                             categoryColumns: useEmbedding ? categorical.count : 0, categories: categories,
-                            targets: targets, masks: masks)
+                            targets: targets, masks: masks, sparse: sparseMatrix)
     }
 
     /// A stable text form (hashed to check that ranks agree; stored in checkpoints).
@@ -245,8 +309,11 @@ public struct EncodedSplit {
     public var dense: [Float]
     public let categoryColumns: Int
     public var categories: [Int32]
+    /// Per task, `targetWidth` values per row.
     public var targets: [[Float]]
     public var masks: [[Float]]
+    /// The sparse input block (text, sparse numbers), when the data has one.
+    public var sparse: SparseMatrix? = nil
 
     /// Labelled rows per task.
     public var labelCounts: [Int] { masks.map { $0.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } }

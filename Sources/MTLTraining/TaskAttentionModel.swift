@@ -33,7 +33,7 @@ public final class TaskAttentionModel: MultiTaskModel {
         self.store = store
         self.maxRows = maxRows
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
         var fields: [(Int, Int)] = preprocessor.numeric.indices.map { ($0, 1) }
         var offset = preprocessor.numeric.count
         for c in preprocessor.categorical {
@@ -41,6 +41,8 @@ public final class TaskAttentionModel: MultiTaskModel {
             fields.append((offset, w))
             offset += w
         }
+        // The sparse block's projection is one more field.
+        if input.width > input.baseWidth { fields.append((input.baseWidth, input.width - input.baseWidth)) }
         self.fields = fields
         let d = config.dModel
         self.d = d

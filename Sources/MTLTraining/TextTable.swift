@@ -25,11 +25,13 @@ public struct TextTable {
         public var comment: String?
         public var trim: Bool
         public var skipBadRows: Bool
+        /// Double quotes group a field; off, a quote is an ordinary character (raw text files).
+        public var quoting: Bool
 
         public init(separator: UInt8 = UInt8(ascii: ","), header: Bool = true, columns: [String]? = nil,
-                    comment: String? = nil, trim: Bool = true, skipBadRows: Bool = false) {
+                    comment: String? = nil, trim: Bool = true, skipBadRows: Bool = false, quoting: Bool = true) {
             self.separator = separator; self.header = header; self.columns = columns
-            self.comment = comment; self.trim = trim; self.skipBadRows = skipBadRows
+            self.comment = comment; self.trim = trim; self.skipBadRows = skipBadRows; self.quoting = quoting
         }
     }
 
@@ -109,7 +111,7 @@ public struct TextTable {
             field.removeAll(keepingCapacity: true)
             var j = i
             if format.trim { while j < stop && buf[j] == 0x20 { j += 1 } }
-            if j < stop && buf[j] == 0x22 {
+            if format.quoting && j < stop && buf[j] == 0x22 {
                 j += 1
                 var closed = false
                 while j < stop {
@@ -167,8 +169,43 @@ public struct TextTable {
 
     /// The rows at `indices`, in that order (used for fraction splits).
     public func subset(_ indices: [Int]) -> TextTable {
-        TextTable(file: file, columnNames: columnNames,
-                  columns: columns.map { col in indices.map { col[$0] } },
-                  lines: indices.map { lines[$0] })
+        var t = TextTable(file: file, columnNames: columnNames,
+                          columns: columns.map { col in indices.map { col[$0] } },
+                          lines: indices.map { lines[$0] })
+        t.rowFiles = rowFiles.map { f in indices.map { f[$0] } }
+        t.fileNames = fileNames
+        return t
+    }
+
+    /// For tables stacked from several files: each row's file (an index into `fileNames`).
+    public var rowFiles: [Int]? = nil
+    public var fileNames: [String] = []
+
+    /// "file:line" of row r, for messages.
+    public func place(_ r: Int) -> String {
+        if let f = rowFiles { return "\(fileNames[f[r]]):\(lines[r])" }
+        return "\(file):\(lines[r])"
+    }
+
+    /// Tables stacked row-wise over the union of their columns (in first-seen order); a row
+    /// lacks the columns its file does not have, which read as `filler`.
+    public static func stacked(_ tables: [TextTable], filler: String, name: String) -> TextTable {
+        var names: [String] = []
+        for t in tables { for c in t.columnNames where !names.contains(c) { names.append(c) } }
+        var columns = names.map { _ in [String]() }
+        var lines: [Int] = [], rowFiles: [Int] = [], fileNames: [String] = []
+        for t in tables {
+            for (c, n) in names.enumerated() {
+                if let i = t.columnIndex(n) { columns[c] += t.columns[i] } else { columns[c] += repeatElement(filler, count: t.rowCount) }
+            }
+            lines += t.lines
+            let base = fileNames.count
+            if let f = t.rowFiles { rowFiles += f.map { $0 + base }; fileNames += t.fileNames }
+            else { rowFiles += repeatElement(base, count: t.rowCount); fileNames.append(t.file) }
+        }
+        var out = TextTable(file: name, columnNames: names, columns: columns, lines: lines)
+        out.rowFiles = rowFiles
+        out.fileNames = fileNames
+        return out
     }
 }

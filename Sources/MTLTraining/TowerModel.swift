@@ -33,7 +33,7 @@ public final class TowerModel: MultiTaskModel {
         self.fused = fused
         stopGradient = config.stopGradient
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        input = InputStage(preprocessor, maxRows: maxRows, store: store, prefix: prefix)
+        input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
         let inputWidth = input.width
         towers = preprocessor.tasks.map {
             makeMLP("\(prefix)tower.\($0.name)", input: inputWidth, hidden: config.trunk, output: nil, config: config, maxRows: maxRows, store: store)

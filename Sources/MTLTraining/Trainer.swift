@@ -34,6 +34,7 @@ public final class Trainer {
     let batchDense: FloatBuffer
     var batchCategories: [Int32]
     let batchTargets: [FloatBuffer]
+    let batchSparse: SparseBatch?
     let batchMasks: [FloatBuffer]
     let outputGradients: [FloatBuffer]
     var sampleIDs: [Int]
@@ -82,13 +83,14 @@ public final class Trainer {
         optimizerState = FloatBuffer(count: model.store.count * optimizer.stateMultiplier)
         schedule = LearningRateSchedule(base: Float(t.learningRate), warmupSteps: t.warmupSteps,
                                         decay: LearningRateSchedule.Decay(rawValue: t.schedule) ?? .constant,
-                                        totalSteps: t.epochs * Self.steps(rows: data.train.rows, batch: globalBatch),
+                                        totalSteps: t.epochs * Self.steps(rows: Self.epochRows(config: config, data: data), batch: globalBatch),
                                         minimum: Float(t.minLearningRate))
         batchDense = FloatBuffer(count: localCapacity * data.train.denseWidth)
         batchCategories = [Int32](repeating: 0, count: localCapacity * data.train.categoryColumns)
         let encodings = data.preprocessor.tasks
         let members = model.members
-        batchTargets = encodings.map { _ in FloatBuffer(count: capacity) }
+        batchTargets = encodings.map { FloatBuffer(count: capacity * $0.targetWidth) }
+        batchSparse = data.train.sparse.map { SparseBatch(width: $0.width, maxRows: capacity) }
         batchMasks = encodings.map { _ in FloatBuffer(count: members * capacity) }
         outputGradients = encodings.map { FloatBuffer(count: members * capacity * $0.outputs) }
         sampleIDs = [Int](repeating: 0, count: localCapacity)
@@ -122,8 +124,10 @@ public final class Trainer {
         let members = model.members
         split.dense.withUnsafeBufferPointer { batchDense.pointer.update(from: $0.baseAddress!, count: rows * width) }
         for i in 0..<(rows * cats) { batchCategories[i] = split.categories[i] }
+        if let b = batchSparse, let m = split.sparse { m.fill(b, rows: 0..<rows) }
         batchCategories.withUnsafeBufferPointer { catPtr in
-            model.forward(BatchInput(dense: batchDense.matrix(rows: rows, cols: width), categories: cats > 0 ? catPtr.baseAddress : nil),
+            model.forward(BatchInput(dense: batchDense.matrix(rows: rows, cols: width), categories: cats > 0 ? catPtr.baseAddress : nil,
+                                     sparse: batchSparse),
                           context: .evaluation)
         }
         let store = model.store
@@ -146,7 +150,37 @@ public final class Trainer {
     }
 
     static func steps(rows: Int, batch: Int) -> Int { (rows + batch - 1) / batch }
-    public var stepsPerEpoch: Int { Self.steps(rows: data.train.rows, batch: globalBatch) }
+    public var stepsPerEpoch: Int { Self.steps(rows: epochRows, batch: globalBatch) }
+    /// Rows drawn per epoch: the training rows, or for mixed sampling of tasks with their own
+    /// data sets, the steps the epoch is defined by times the global batch.
+    public var epochRows: Int { Self.epochRows(config: config, data: data) }
+
+    static func mixing(config: RunConfig, data: LoadedData) -> [Double]? {
+        let t = config.training
+        guard let ranges = data.taskRows, t.sampling != "proportional" || t.epochTask != nil || t.stepsPerEpoch > 0 else { return nil }
+        let sizes = ranges.map { Double($0.count) }
+        let raw: [Double]
+        switch t.sampling {
+        case "uniform": raw = sizes.map { _ in 1 }
+        case "temperature": raw = sizes.map { Foundation.pow($0, 1 / t.samplingTemperature) }
+        default: raw = sizes
+        }
+        let total = raw.reduce(0, +)
+        return raw.map { $0 / total }
+    }
+
+    static func epochRows(config: RunConfig, data: LoadedData) -> Int {
+        guard let p = mixing(config: config, data: data) else { return data.train.rows }
+        let b = config.training.batchSize
+        if config.training.stepsPerEpoch > 0 { return config.training.stepsPerEpoch * b }
+        if let name = config.training.epochTask, let task = config.tasks.firstIndex(where: { $0.name == name }),
+           let i = data.sourceTasks.firstIndex(where: { $0.contains(task) }) {
+            // Enough steps that the rows of the task's data set are drawn once in expectation.
+            let n = Double(data.taskRows![i].count)
+            return Int((n / (Double(b) * p[i])).rounded(.up)) * b
+        }
+        return data.train.rows
+    }
     public var parameterCount: Int { model.store.count }
 
     /// What every rank must agree on: the effective config, the preprocessing and the layout.
@@ -193,14 +227,38 @@ public final class Trainer {
 
     /// The permutation of the training rows for an epoch (0-based), the same on every rank.
     func permutation(epoch e: Int) -> [Int] {
-        seededPermutation(data.train.rows, seed: SplitMix64.mix(config.training.seed &+ 0x0E90_C400 &+ UInt64(e)))
+        guard let p = Self.mixing(config: config, data: data), let ranges = data.taskRows else {
+            return seededPermutation(data.train.rows, seed: SplitMix64.mix(config.training.seed &+ 0x0E90_C400 &+ UInt64(e)))
+        }
+        // Mixed sampling (MT-DNN style): each slot of the epoch draws a data set with probability
+        // p_t, then that data set's next row from its own stream of seeded permutations. Every draw
+        // depends on (seed, epoch, slot) only, so every rank builds the same order.
+        let seed = SplitMix64.mix(config.training.seed ^ 0x7A5C_0000_0000 &+ UInt64(e))
+        var cumulative: [Float] = []
+        var sum = 0.0
+        for q in p { sum += q; cumulative.append(Float(sum)) }
+        var cursors = [Int](repeating: 0, count: ranges.count)
+        var streams: [[Int]] = ranges.map { _ in [] }
+        let rows = epochRows
+        var order = [Int](repeating: 0, count: rows)
+        for slot in 0..<rows {
+            let u = CounterRandom.uniform(seed, UInt64(slot), 0x51)
+            let t = cumulative.firstIndex(where: { u < $0 }) ?? (ranges.count - 1)
+            let n = ranges[t].count
+            if cursors[t] % n == 0 {
+                streams[t] = seededPermutation(n, seed: SplitMix64.mix(seed ^ UInt64(t) &* 0x1_0000_0001 ^ UInt64(cursors[t] / n)))
+            }
+            order[slot] = ranges[t].lowerBound + streams[t][cursors[t] % n]
+            cursors[t] += 1
+        }
+        return order
     }
 
     /// One optimizer step on global batch `s` of `order`; returns this rank's loss sum.
     @discardableResult
     func trainStep(order: [Int], batchIndex s: Int) throws -> Double {
         let split = data.train
-        let (globalStart, globalCount, localStart, localCount) = shard(step: s, rows: split.rows)
+        let (globalStart, globalCount, localStart, localCount) = shard(step: s, rows: order.count)
         let members = model.members
         // Labelled rows per task (and member weight) in the whole global batch: every rank knows all labels.
         for t in 0..<tasks.count {
@@ -219,7 +277,9 @@ public final class Trainer {
                 let row = order[globalStart + localStart + j]
                 (batchDense.pointer + j * width).update(from: dense.baseAddress! + row * width, count: width)
                 for t in 0..<tasks.count {
-                    batchTargets[t].pointer[j] = split.targets[t][row]
+                    let w = tasks[t].targetWidth
+                    if w == 1 { batchTargets[t].pointer[j] = split.targets[t][row] }
+                    else { for c in 0..<w { batchTargets[t].pointer[j * w + c] = split.targets[t][row * w + c] } }
                     for k in 0..<members {
                         batchMasks[t].pointer[k * localCount + j] = split.masks[t][row] * model.sampleWeight(member: k, row: row)
                     }
@@ -227,6 +287,9 @@ public final class Trainer {
                 for c in 0..<cats { batchCategories[j * cats + c] = split.categories[row * cats + c] }
                 sampleIDs[j] = localStart + j
             }
+        }
+        if let b = batchSparse, let m = split.sparse {
+            m.fill(b, rows: (0..<localCount).lazy.map { order[globalStart + localStart + $0] })
         }
         step += 1
         model.store.zeroGradients()
@@ -236,7 +299,7 @@ public final class Trainer {
             sampleIDs.withUnsafeBufferPointer { ids in
                 batchCategories.withUnsafeBufferPointer { catPtr in
                     model.forward(BatchInput(dense: batchDense.matrix(rows: localCount, cols: width),
-                                             categories: cats > 0 ? catPtr.baseAddress : nil),
+                                             categories: cats > 0 ? catPtr.baseAddress : nil, sparse: batchSparse),
                                   context: ForwardContext(training: true, seed: config.training.seed, step: UInt64(step),
                                                           sampleIDs: ids.baseAddress))
                 }
@@ -369,6 +432,9 @@ public final class Trainer {
         case .regression:
             return Loss.meanSquaredError(predictions: output.pointer, targets: target, mask: mask, rows: output.rows,
                                          scale: scale, gradient: gradient)
+        case .multilabel:
+            return Loss.multiLabelCrossEntropy(logits: output.pointer, targets: target, mask: mask, rows: output.rows,
+                                               classes: task.outputs, scale: scale, gradient: gradient)
         }
     }
 
@@ -381,8 +447,8 @@ public final class Trainer {
         var samples = 0
         for s in 0..<steps {
             let loss = try trainStep(order: order, batchIndex: s)
-            samples += shard(step: s, rows: data.train.rows).globalCount
-            progress?.update(done: samples, total: data.train.rows, elapsed: Date().timeIntervalSince(started), loss: loss)
+            samples += shard(step: s, rows: order.count).globalCount
+            progress?.update(done: samples, total: order.count, elapsed: Date().timeIntervalSince(started), loss: loss)
         }
         try comm.allreduceSum(&epochLoss)
         epoch += 1

@@ -131,7 +131,7 @@ public final class TrainingRun {
             let epochStart = Date()
             let losses = try t.trainEpoch(progress: progress)
             let seconds = Date().timeIntervalSince(epochStart)
-            trainedSamples += t.data.train.rows
+            trainedSamples += t.epochRows
             progress?.end()
             if comm.isRoot { try endEpoch(losses: losses, seconds: seconds) }
         }
@@ -146,7 +146,7 @@ public final class TrainingRun {
 
     func endEpoch(losses: [Double], seconds: Double) throws {
         let t = trainer
-        var line = "epoch \(t.epoch)/\(t.config.training.epochs) \(String(format: "%.1f", seconds)) s, \(Int(Double(t.data.train.rows) / seconds)) samples/s, train loss "
+        var line = "epoch \(t.epoch)/\(t.config.training.epochs) \(String(format: "%.1f", seconds)) s, \(Int(Double(t.epochRows) / seconds)) samples/s, train loss "
         line += zip(t.tasks, losses).map { "\($0.name) \(String(format: "%.4f", $1))" }.joined(separator: " ")
         if t.config.weighting.method != "fixed" || t.tasks.contains(where: { $0.weight != 1 }) {
             line += ", mean weights " + zip(t.tasks, t.epochWeights).map { "\($0.name) \(String(format: "%.3f", $1))" }.joined(separator: " ")
@@ -157,7 +157,7 @@ public final class TrainingRun {
             validation = m
             line += "; validation " + t.tasks.map { task in
                 let mm = m[task.name]!
-                let key = task.taskKind == .regression ? "rmse" : (task.taskKind == .binary ? "roc_auc" : "accuracy")
+                let key = Self.headlineMetric(task.taskKind)
                 return "\(task.name) \(key) \(String(format: "%.4f", mm[key] ?? .nan))"
             }.joined(separator: " ")
         }
@@ -243,7 +243,12 @@ public final class TrainingRun {
             let current = t.model.store.values.array
             let useBest = t.data.validation != nil && t.bestParameters != nil
             if useBest { t.bestParameters!.withUnsafeBufferPointer { t.model.store.values.pointer.update(from: $0.baseAddress!, count: $0.count) } }
-            let m = Evaluator.metrics(Evaluator.predict(model: t.model, split: test, tasks: t.tasks), split: test)
+            // Multi-label thresholds set to tune are tuned on the validation split, then applied to test.
+            var thresholds: [String: Double] = [:]
+            if let v = t.data.validation, t.tasks.contains(where: { $0.taskKind == .multilabel && $0.threshold == nil }) {
+                thresholds = Evaluator.tunedThresholds(Evaluator.predict(model: t.model, split: v, tasks: t.tasks), split: v)
+            }
+            let m = Evaluator.metrics(Evaluator.predict(model: t.model, split: test, tasks: t.tasks), split: test, thresholds: thresholds)
             if useBest { current.withUnsafeBufferPointer { t.model.store.values.pointer.update(from: $0.baseAddress!, count: $0.count) } }
             summary["test"] = m
             summary["test_parameters"] = useBest ? "best validation epoch \(t.best!.epoch)" : "last epoch"
@@ -256,6 +261,16 @@ public final class TrainingRun {
         }
         try AtomicFile.write(summaryPath, text: Self.json(summary, pretty: true) + "\n")
         return summary
+    }
+
+    /// The metric an epoch's log line shows for a task kind.
+    static func headlineMetric(_ kind: TaskKind) -> String {
+        switch kind {
+        case .regression: return "rmse"
+        case .binary: return "roc_auc"
+        case .multiclass: return "accuracy"
+        case .multilabel: return "f1"
+        }
     }
 
     /// JSON text with NaN written as null.
@@ -278,7 +293,12 @@ public final class TrainingRun {
         var lines: [String] = []
         for task in tasks {
             guard let m = metrics[task.name] else { continue }
-            let keys = task.taskKind == .regression ? ["rmse", "mae", "r2", "loss"] : ["roc_auc", "pr_auc", "accuracy", "f1", "log_loss"]
+            let keys: [String]
+            switch task.taskKind {
+            case .regression: keys = ["rmse", "mae", "r2", "loss"]
+            case .multilabel: keys = ["f1", "micro_f1", "roc_auc", "accuracy", "threshold"]
+            default: keys = ["roc_auc", "pr_auc", "accuracy", "f1", "log_loss"]
+            }
             lines.append(task.name.padding(toLength: max(16, task.name.count + 1), withPad: " ", startingAt: 0)
                          + keys.map { "\($0) \(String(format: "%.4f", m[$0] ?? .nan))" }.joined(separator: "  "))
         }

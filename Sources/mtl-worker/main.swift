@@ -157,14 +157,14 @@ struct Predict: ParsableCommand {
             let (cfg, pre) = try Checkpoint.runConfig(of: file)
             let d = cfg.data
             let table = try TextTable.read(path: input, format: .init(separator: cfg.separatorByte, header: d.header, columns: d.columns,
-                                                                      comment: d.comment, trim: d.trim, skipBadRows: false))
+                                                                      comment: d.comment, trim: d.trim, skipBadRows: false, quoting: d.quoting))
             let split = try pre.encode(table, split: "input", labels: false)
             let model = makeModel(cfg.model, preprocessor: pre, maxRows: 1024, seed: cfg.training.seed)
             try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
             let p = Evaluator.predict(model: model, split: split, tasks: pre.tasks)
             var header = ["line"]
             for t in pre.tasks {
-                if t.taskKind == .multiclass { header += t.classes.map { csvField("\(t.name):\($0)") } } else { header.append(csvField(t.name)) }
+                if t.taskKind == .multiclass || t.taskKind == .multilabel { header += t.classes.map { csvField("\(t.name):\($0)") } } else { header.append(csvField(t.name)) }
             }
             var text = header.joined(separator: ",") + "\n"
             for r in 0..<split.rows {

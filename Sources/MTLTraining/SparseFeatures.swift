@@ -1,0 +1,219 @@
+import Foundation
+import MTLCore
+
+/// How text columns become features (the config's `data.text_features`).
+public struct TextSettings: Codable, Equatable, Sendable {
+    /// Unicode lowercasing before splitting.
+    public var lowercase: Bool
+    /// Words shorter than this (in characters) are dropped (scikit-learn's default pattern keeps 2+).
+    public var minTokenLength: Int
+    /// Word n-grams from `ngrams[0]` to `ngrams[1]` words.
+    public var ngrams: [Int]
+    /// Character n-grams inside each word padded by spaces, `charNgrams[0]` to `[1]` characters; [0, 0]: none.
+    public var charNgrams: [Int]
+    /// Feature hashing into 2^bits buckets; 0: a vocabulary fitted on the training split.
+    public var hashingBits: Int
+    /// Vocabulary: terms in fewer training documents than this are dropped.
+    public var minCount: Int
+    /// Vocabulary: at most this many terms, the most frequent (0: no limit).
+    public var maxVocabulary: Int
+    /// tf = 1 + ln(count) instead of count.
+    public var sublinearTF: Bool
+    /// Weight terms by inverse document frequency ln((1 + n) / (1 + df)) + 1 (scikit-learn's smooth idf).
+    public var idf: Bool
+
+    public static let `default` = TextSettings(lowercase: true, minTokenLength: 2, ngrams: [1, 1], charNgrams: [0, 0],
+                                               hashingBits: 0, minCount: 2, maxVocabulary: 0, sublinearTF: true, idf: true)
+}
+
+/// A sparse input field: a text column (TF-IDF) or a column of sparse numbers, with what was
+/// fitted on the training split. Fields are laid side by side in one sparse input block.
+public struct SparseField: Codable, Equatable {
+    public var name: String
+    /// "text", "indices" (`3 17 1020`: those positions are 1) or "pairs" (`3:0.5 17:2`, LIBSVM style).
+    public var kind: String
+    public var width: Int
+    public var text: TextSettings?
+    /// Text, vocabulary mode: the terms in id order.
+    public var vocabulary: [String]?
+    /// Text: inverse document frequency per id (all 1 without idf).
+    public var idf: [Float]?
+}
+
+/// Tokenising and term counting, the first half of a TF-IDF vectoriser.
+public enum TextFeatures {
+    /// Words: maximal runs of letters, digits, marks and underscores (Unicode properties, as the
+    /// `\w` of scikit-learn's default pattern), lowercased when asked, of at least `minTokenLength`.
+    public static func words(_ text: String, _ s: TextSettings) -> [Substring] {
+        let t = s.lowercase ? text.lowercased() : text
+        var out: [Substring] = []
+        var start: String.Index? = nil
+        var length = 0
+        var i = t.startIndex
+        while i < t.endIndex {
+            let ch = t[i]
+            let isWord = ch == "_" || ch.isLetter || ch.isNumber || ch.unicodeScalars.first!.properties.generalCategory == .nonspacingMark
+            if isWord {
+                if start == nil { start = i; length = 0 }
+                length += 1
+            } else if let s0 = start {
+                if length >= s.minTokenLength { out.append(t[s0..<i]) }
+                start = nil
+            }
+            i = t.index(after: i)
+        }
+        if let s0 = start, length >= s.minTokenLength { out.append(t[s0..<t.endIndex]) }
+        return out
+    }
+
+    /// The terms of a document: word n-grams (joined by a space) and character n-grams (marked
+    /// with a leading U+0001 so they never meet a word), each once per occurrence.
+    public static func terms(_ text: String, _ s: TextSettings) -> [String] {
+        let w = words(text, s)
+        var out: [String] = []
+        out.reserveCapacity(w.count * max(1, s.ngrams[1] - s.ngrams[0] + 1))
+        if s.ngrams[1] >= 1 {
+            for n in max(1, s.ngrams[0])...s.ngrams[1] where w.count >= n {
+                for i in 0...(w.count - n) {
+                    out.append(n == 1 ? String(w[i]) : w[i..<(i + n)].joined(separator: " "))
+                }
+            }
+        }
+        if s.charNgrams[1] >= 1 {
+            for word in w {
+                let chars = Array(" " + word + " ")
+                for n in max(1, s.charNgrams[0])...s.charNgrams[1] where chars.count >= n {
+                    for i in 0...(chars.count - n) { out.append("\u{1}" + String(chars[i..<(i + n)])) }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Term counts of a document as (id, count), ids by hashing or from `lookup`; unknown terms dropped.
+    public static func counts(_ text: String, _ s: TextSettings, lookup: [String: Int32]?) -> [Int32: Float] {
+        var c: [Int32: Float] = [:]
+        let mask = (UInt64(1) << UInt64(s.hashingBits)) - 1
+        for term in terms(text, s) {
+            let id: Int32
+            if let l = lookup { guard let k = l[term] else { continue }; id = k }
+            else { id = Int32(truncatingIfNeeded: stableHash(term) & mask) }
+            c[id, default: 0] += 1
+        }
+        return c
+    }
+
+    /// Fits a text field on the training documents: the vocabulary (unless hashing) and the idf.
+    public static func fit(name: String, documents: [String], settings s: TextSettings) -> SparseField {
+        var vocabulary: [String]? = nil
+        var lookup: [String: Int32]? = nil
+        if s.hashingBits == 0 {
+            var df: [String: Int] = [:]
+            for d in documents { for term in Set(terms(d, s)) { df[term, default: 0] += 1 } }
+            var kept = df.filter { $0.value >= s.minCount }
+            if s.maxVocabulary > 0 && kept.count > s.maxVocabulary {
+                let top = kept.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(s.maxVocabulary)
+                kept = Dictionary(uniqueKeysWithValues: top.map { ($0.key, $0.value) })
+            }
+            vocabulary = kept.keys.sorted()
+            var l: [String: Int32] = [:]
+            for (i, t) in vocabulary!.enumerated() { l[t] = Int32(i) }
+            lookup = l
+        }
+        let width = vocabulary?.count ?? (1 << s.hashingBits)
+        var idf = [Float](repeating: 1, count: width)
+        if s.idf {
+            var df = [Int](repeating: 0, count: width)
+            for d in documents { for (id, _) in counts(d, s, lookup: lookup) { df[Int(id)] += 1 } }
+            let n = Double(documents.count)
+            for i in 0..<width { idf[i] = Float(log((1 + n) / (1 + Double(df[i]))) + 1) }
+        }
+        return SparseField(name: name, kind: "text", width: width, text: s, vocabulary: vocabulary, idf: idf)
+    }
+}
+
+extension SparseField {
+    /// The field's nonzeros for one cell: (index within the field, value). Text is TF-IDF
+    /// weighted and L2-normalised; sparse numbers are parsed and range-checked.
+    func encode(_ cell: String, lookup: [String: Int32]?, missing: Bool, where place: () -> String) throws -> [(Int32, Float)] {
+        if missing { return [] }
+        switch kind {
+        case "text":
+            let s = text!
+            var entries = TextFeatures.counts(cell, s, lookup: lookup).map { id, count -> (Int32, Float) in
+                let tf = s.sublinearTF ? 1 + logf(count) : count
+                return (id, tf * idf![Int(id)])
+            }
+            entries.sort { $0.0 < $1.0 }
+            let norm = entries.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
+            if norm > 0 { for i in entries.indices { entries[i].1 /= norm } }
+            return entries
+        default:
+            var entries: [(Int32, Float)] = []
+            for item in cell.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" }) {
+                let parts = kind == "pairs" ? item.split(separator: ":", maxSplits: 1) : [item]
+                guard let index = Int(parts[0]), kind == "indices" || parts.count == 2,
+                      let value = parts.count == 2 ? Float(parts[1]) : 1, value.isFinite else {
+                    throw UserError("\(place()): column '\(name)': '\(item)' is not \(kind == "pairs" ? "an index:value pair" : "an index")",
+                                    hint: kind == "pairs" ? "write entries as 3:0.5 separated by spaces" : "write indices as 3 17 1020 separated by spaces")
+                }
+                guard index >= 0 && index < width else {
+                    throw UserError("\(place()): column '\(name)': index \(index) is outside the declared width \(width)",
+                                    hint: "raise the column's width in data.sparse, or check that indices start at 0")
+                }
+                entries.append((Int32(index), value))
+            }
+            entries.sort { $0.0 < $1.0 }
+            return entries
+        }
+    }
+
+    var lookup: [String: Int32]? {
+        guard let v = vocabulary else { return nil }
+        var l: [String: Int32] = [:]
+        l.reserveCapacity(v.count)
+        for (i, t) in v.enumerated() { l[t] = Int32(i) }
+        return l
+    }
+}
+
+/// Sparse rows in compressed sparse row form: row r's nonzeros are [rowStart[r], rowStart[r+1]).
+public struct SparseMatrix: Equatable {
+    public var width: Int
+    public var rowStart: [Int]
+    public var index: [Int32]
+    public var value: [Float]
+    public var rows: Int { max(0, rowStart.count - 1) }
+    public init(width: Int, rowStart: [Int] = [0], index: [Int32] = [], value: [Float] = []) {
+        self.width = width; self.rowStart = rowStart; self.index = index; self.value = value
+    }
+
+    /// Appends the rows `rows` of `source` (for batches and subsets).
+    public mutating func append(rows: some Sequence<Int>, of source: SparseMatrix) {
+        for r in rows {
+            let a = source.rowStart[r], b = source.rowStart[r + 1]
+            index.append(contentsOf: source.index[a..<b])
+            value.append(contentsOf: source.value[a..<b])
+            rowStart.append(index.count)
+        }
+    }
+
+    /// Puts rows `rows` into a batch (emptied first).
+    public func fill(_ batch: SparseBatch, rows: some Sequence<Int>) {
+        batch.removeAll()
+        index.withUnsafeBufferPointer { i in
+            value.withUnsafeBufferPointer { v in
+                for r in rows {
+                    let a = rowStart[r], b = rowStart[r + 1]
+                    batch.append(index: UnsafeBufferPointer(rebasing: i[a..<b]), value: UnsafeBufferPointer(rebasing: v[a..<b]))
+                }
+            }
+        }
+    }
+
+    /// Empties the matrix, keeping its storage (so filling it again allocates nothing).
+    public mutating func removeAllRows() {
+        rowStart.removeAll(keepingCapacity: true); rowStart.append(0)
+        index.removeAll(keepingCapacity: true); value.removeAll(keepingCapacity: true)
+    }
+}

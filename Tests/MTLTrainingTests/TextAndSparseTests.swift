@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+import XCTest
+import MTLCore
+import MTLDistributed
+@testable import MTLTraining
+
+/// Text features, sparse inputs, multi-label targets and tasks with their own data sets.
+final class TextAndSparseTests: XCTestCase {
+    func settings(_ adjust: (inout TextSettings) -> Void = { _ in }) -> TextSettings {
+        var s = TextSettings.default
+        adjust(&s)
+        return s
+    }
+
+    func testWordsAreUnicodeAware() {
+        XCTAssertEqual(TextFeatures.words("Ça VA, l'été! naïve_x 42 b ÜBER", settings()).map(String.init),
+                       ["ça", "va", "été", "naïve_x", "42", "über"])
+        XCTAssertEqual(TextFeatures.words("Ab cD", settings { $0.lowercase = false; $0.minTokenLength = 1 }).map(String.init), ["Ab", "cD"])
+    }
+
+    func testWordAndCharacterNgrams() {
+        XCTAssertEqual(TextFeatures.terms("one two three", settings { $0.ngrams = [1, 2] }),
+                       ["one", "two", "three", "one two", "two three"])
+        XCTAssertEqual(TextFeatures.terms("ab", settings { $0.ngrams = [0, 0]; $0.charNgrams = [2, 3] }),
+                       ["\u{1} a", "\u{1}ab", "\u{1}b ", "\u{1} ab", "\u{1}ab "])
+    }
+
+    /// TF-IDF by hand: docs "a b b", "b c", "c c d" (single letters kept), smooth idf
+    /// ln((1 + n) / (1 + df)) + 1, raw tf, L2-normalised rows.
+    func testTfidfMatchesTheFormula() throws {
+        let s = settings { $0.minTokenLength = 1; $0.minCount = 1; $0.sublinearTF = false }
+        let field = TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: s)
+        XCTAssertEqual(field.vocabulary, ["a", "b", "c", "d"])
+        let idf = [log(4.0 / 2) + 1, log(4.0 / 3) + 1, log(4.0 / 3) + 1, log(4.0 / 2) + 1]
+        for i in 0..<4 { XCTAssertEqual(Double(field.idf![i]), idf[i], accuracy: 1e-6) }
+        let entries = try field.encode("a b b z", lookup: field.lookup, missing: false, where: { "x" })
+        let raw = [idf[0], 2 * idf[1]], norm = (raw[0] * raw[0] + raw[1] * raw[1]).squareRoot()
+        XCTAssertEqual(entries.map(\.0), [0, 1], "the unknown word z is dropped")
+        XCTAssertEqual(Double(entries[0].1), raw[0] / norm, accuracy: 1e-6)
+        XCTAssertEqual(Double(entries[1].1), raw[1] / norm, accuracy: 1e-6)
+        // Sublinear tf: 1 + ln 2 for the repeated b.
+        let sub = TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: settings { $0.minTokenLength = 1; $0.minCount = 1 })
+        let e2 = try sub.encode("a b b", lookup: sub.lookup, missing: false, where: { "x" })
+        XCTAssertEqual(Double(e2[1].1 / e2[0].1), (1 + log(2)) * idf[1] / idf[0], accuracy: 1e-5)
+    }
+
+    func testVocabularyLimitsAndHashing() {
+        let docs = ["x y z", "x y", "x", "w"]
+        let s = settings { $0.minTokenLength = 1 }
+        XCTAssertEqual(TextFeatures.fit(name: "t", documents: docs, settings: s).vocabulary, ["x", "y"], "min_count 2")
+        XCTAssertEqual(TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.minCount = 1; $0.maxVocabulary = 2 }).vocabulary,
+                       ["x", "y"], "the two most frequent")
+        let hashed = TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.hashingBits = 4 })
+        XCTAssertEqual(hashed.width, 16)
+        XCTAssertNil(hashed.vocabulary)
+        let counts = TextFeatures.counts("x x y", hashed.text!, lookup: nil)
+        XCTAssertEqual(counts.values.reduce(0, +), 3)
+        XCTAssert(counts.keys.allSatisfy { $0 >= 0 && $0 < 16 })
+    }
+
+    func testSparseNumbersAndTheirErrors() throws {
+        let pairs = SparseField(name: "f", kind: "pairs", width: 8)
+        let e = try pairs.encode("5:0.5 2:-1", lookup: nil, missing: false, where: { "f.csv:3" })
+        XCTAssertEqual(e.map(\.0), [2, 5]); XCTAssertEqual(e.map(\.1), [-1, 0.5])
+        let bits = SparseField(name: "f", kind: "indices", width: 8)
+        XCTAssertEqual(try bits.encode("7 0", lookup: nil, missing: false, where: { "" }).map(\.0), [0, 7])
+        Support.assertUserError(["f.csv:3", "column 'f'", "index 8", "width 8"]) {
+            _ = try bits.encode("1 8", lookup: nil, missing: false, where: { "f.csv:3" })
+        }
+        Support.assertUserError(["f.csv:4", "index:value"]) {
+            _ = try pairs.encode("3", lookup: nil, missing: false, where: { "f.csv:4" })
+        }
+    }
+
+    func testMultiLabelMetricsByHand() {
+        // Class 0: predicted (0.9, 0.2, 0.7) vs truth (1, 0, 0); class 1: (0.1, 0.8, 0.6) vs (0, 1, 1).
+        let p: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]]
+        let y: [[Bool]] = [[true, false], [false, true], [false, true]]
+        let m = Metrics.multilabel(probabilities: p, labels: y, classes: 2, threshold: 0.5)
+        // Class 0: tp 1, fp 1 -> F1 2/3; class 1: tp 2 -> F1 1. Micro: tp 3, fp 1, fn 0 -> 6/7.
+        XCTAssertEqual(m["f1"]!, (2.0 / 3 + 1) / 2, accuracy: 1e-12)
+        XCTAssertEqual(m["micro_f1"]!, 6.0 / 7, accuracy: 1e-12)
+        XCTAssertEqual(m["accuracy"]!, 2.0 / 3, accuracy: 1e-12, "rows 0 and 1 are exactly right")
+        XCTAssertEqual(m["roc_auc"]!, 1, accuracy: 1e-12)
+        // No single threshold makes both classes right: (0.2, 0.6] gives 2/3 and 1, (0.7, 0.8] gives
+        // 1 and 2/3, both 5/6; tuning takes the lowest grid point of the best, 0.25.
+        let tuned = Metrics.tunedThreshold(probabilities: p, labels: y, classes: 2)
+        XCTAssertEqual(tuned, 0.25, accuracy: 1e-12)
+        XCTAssertEqual(Metrics.multilabel(probabilities: p, labels: y, classes: 2, threshold: tuned)["f1"]!, 5.0 / 6, accuracy: 1e-12)
+    }
+
+    func tasksConfig() throws -> RunConfig { try RunConfig.load(path: Support.fixtures + "/tasks.yaml") }
+
+    func testTasksWithTheirOwnFilesShareOneInputSpace() throws {
+        let data = try LoadedData.load(config: try tasksConfig())
+        XCTAssertEqual(data.train.rows, 180 + 240)
+        XCTAssertEqual(data.taskRows!, [0..<180, 180..<420])
+        XCTAssertEqual(data.sourceTasks, [[0], [1, 2]], "mood and tags share their file: one row carries both labels")
+        let topic = data.train.masks[0], mood = data.train.masks[1], tags = data.train.masks[2]
+        XCTAssert((180..<420).allSatisfy { topic[$0] == 0 && tags[$0] == 1 })
+        XCTAssert((0..<180).allSatisfy { mood[$0] == 0 && tags[$0] == 0 })
+        XCTAssertEqual(data.train.labelCounts, [169, 218, 240], "'?' topics and empty moods are missing labels")
+        // Features: the numeric `length` of tasks-a only, then the sparse block (two text columns and the flags).
+        XCTAssertEqual(data.preprocessor.numeric.map(\.name), ["length"])
+        XCTAssertEqual(data.preprocessor.sparseFields.map(\.name), ["body", "tweet", "flags"])
+        let sparse = data.train.sparse!
+        let bodyWidth = data.preprocessor.sparseFields[0].width
+        for r in [0, 100] { XCTAssert(sparse.index[sparse.rowStart[r]..<sparse.rowStart[r + 1]].allSatisfy { Int($0) < bodyWidth }) }
+        for r in [200, 400] { XCTAssert(sparse.index[sparse.rowStart[r]..<sparse.rowStart[r + 1]].allSatisfy { Int($0) >= bodyWidth }) }
+        // Multi-label targets: one value per class.
+        XCTAssertEqual(data.preprocessor.tasks[2].classes, ["0", "1", "2", "3"])
+        XCTAssertEqual(data.train.targets[2].count, 420 * 4)
+    }
+
+    func testMixedSamplingIsDeterministicAndFollowsItsRule() throws {
+        var config = try tasksConfig()
+        let data = try LoadedData.load(config: config)
+        let logger = Logger(label: "t")
+        let a = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger)
+        let b = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger)
+        XCTAssertEqual(a.permutation(epoch: 1), b.permutation(epoch: 1))
+        XCTAssertNotEqual(a.permutation(epoch: 1), a.permutation(epoch: 2))
+        // Temperature 2: p proportional to sqrt(180), sqrt(240); the epoch draws the mood file's
+        // 240 rows once in expectation, in whole batches of 20.
+        let roots = [Double(180).squareRoot(), Double(240).squareRoot()]
+        let p = roots.map { $0 / (roots[0] + roots[1]) }
+        XCTAssertEqual(a.epochRows, Int((240 / (20 * p[1])).rounded(.up)) * 20)
+        let order = a.permutation(epoch: 0)
+        let share = Double(order.filter { $0 < 180 }.count) / Double(order.count)
+        XCTAssertEqual(share, p[0], accuracy: 0.06)
+        // Within a data set, rows come without repetition until all were drawn.
+        let firstRows = order.filter { $0 >= 180 }.prefix(240)
+        XCTAssertEqual(Set(firstRows).count, firstRows.count)
+        // Uniform sampling and a fixed number of steps.
+        config.training.sampling = "uniform"; config.training.epochTask = nil; config.training.stepsPerEpoch = 50
+        let u = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger)
+        XCTAssertEqual(u.stepsPerEpoch, 50)
+        XCTAssertEqual(Double(u.permutation(epoch: 0).filter { $0 < 180 }.count) / 1000, 0.5, accuracy: 0.05)
+    }
+
+    /// The whole model with a sparse block and a multi-label head, against finite differences.
+    func testModelGradientWithSparseInputAndMultiLabel() throws {
+        for arch in ["hard-sharing", "task-attention", "mmoe"] {
+            var config = try tasksConfig()
+            config.model.architecture = arch
+            config.model.dModel = 8; config.model.attentionHeads = 2; config.model.attentionLayers = 1
+            config.model.expert = [6]; config.model.experts = 2
+            let data = try LoadedData.load(config: config)
+            let rows = 12
+            let model = makeModel(config.model, preprocessor: data.preprocessor, maxRows: rows, seed: 4)
+            let tasks = data.preprocessor.tasks, split = data.train
+            let pick = (0..<rows).map { $0 * 35 }   // rows of both files
+            let dense = FloatBuffer(count: rows * split.denseWidth)
+            for (j, r) in pick.enumerated() { for c in 0..<split.denseWidth { dense.pointer[j * split.denseWidth + c] = split.dense[r * split.denseWidth + c] } }
+            let sparse = SparseBatch(width: split.sparse!.width, maxRows: rows)
+            split.sparse!.fill(sparse, rows: pick)
+            let targets = tasks.enumerated().map { t, task in pick.flatMap { r in split.targets[t][(r * task.targetWidth)..<((r + 1) * task.targetWidth)] } }
+            let masks = tasks.indices.map { t in pick.map { split.masks[t][$0] } }
+            let grads = tasks.map { FloatBuffer(count: rows * $0.outputs) }
+            func objective() -> Double {
+                model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: split.denseWidth), categories: nil, sparse: sparse), context: .evaluation)
+                var total = 0.0
+                for (t, task) in tasks.enumerated() {
+                    total += targets[t].withUnsafeBufferPointer { y in masks[t].withUnsafeBufferPointer { m in
+                        Trainer.taskLoss(task, model.output(t), target: y.baseAddress!, mask: m.baseAddress!, scale: 1, gradient: grads[t].pointer)
+                    } }
+                }
+                return total
+            }
+            model.store.zeroGradients()
+            _ = objective()
+            model.backward { grads[$0].matrix(rows: rows, cols: tasks[$0].outputs) }
+            let analytic = model.store.gradients.array
+            let store = model.store
+            var indices: [Int] = []
+            for e in store.entries {
+                // The touched rows of the sparse table, and a spread of every other tensor.
+                if e.name.hasSuffix("sparse.weight") {
+                    let p = e.shape[1]
+                    let touched = Set(pick.flatMap { r in split.sparse!.index[split.sparse!.rowStart[r]..<split.sparse!.rowStart[r + 1]] }).sorted().prefix(6)
+                    indices += touched.map { e.offset + Int($0) * p }
+                } else {
+                    indices += Swift.stride(from: e.offset, to: e.offset + e.count, by: max(1, e.count / 4)).map { $0 }
+                }
+            }
+            XCTAssert(indices.contains { analytic[$0] != 0 }, arch)
+            let base = objective()
+            var skipped = 0
+            defer { XCTAssertLessThan(skipped, indices.count / 5, "\(arch): too many kinks to judge") }
+            for i in indices {
+                let saved = store.values.pointer[i]
+                store.values.pointer[i] = saved + 1e-2; let plus = objective()
+                store.values.pointer[i] = saved - 1e-2; let minus = objective()
+                store.values.pointer[i] = saved
+                let numeric = (plus - minus) / 2e-2
+                // A step that crosses a ReLU kink makes the two one-sided slopes disagree: not comparable.
+                if abs((plus - base) - (base - minus)) > 0.05 * abs(plus - minus) + 1e-5 { skipped += 1; continue }
+                XCTAssertEqual(Double(analytic[i]), numeric, accuracy: 3e-3 + 3e-2 * abs(numeric), "\(arch) parameter \(i) \(store.entries.last { $0.offset <= i }!.name)")
+            }
+        }
+    }
+}
