@@ -36,6 +36,11 @@ extension Communicator {
         try values.withUnsafeMutableBufferPointer { try allreduceSum($0) }
     }
 
+    /// Every rank's byte array (of any length), indexed by rank: one broadcast from each rank.
+    public func allgather(bytes: [UInt8]) throws -> [[UInt8]] {
+        try (0..<size).map { try broadcast(bytes: $0 == rank ? bytes : [], root: $0) }
+    }
+
     /// Broadcasts a byte array of any length from `root` (the length travels first).
     public func broadcast(bytes: [UInt8], root: Int) throws -> [UInt8] {
         var count = UInt64(bytes.count)

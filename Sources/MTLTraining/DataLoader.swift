@@ -1,5 +1,6 @@
 import Foundation
 import MTLCore
+import MTLDistributed
 
 /// The encoded splits of a run and the preprocessing fitted on its training split.
 public struct LoadedData {
@@ -28,7 +29,7 @@ public struct LoadedData {
     /// split stacked over the union of their columns. A row has the labels of its own data set's
     /// tasks only (the others are missing) and lacks the features its file does not have (missing
     /// too): one input space the shared model reads for every task.
-    static func loadPerTask(config: RunConfig, preprocessor given: Preprocessor?) throws -> LoadedData {
+    static func loadPerTask(config: RunConfig, preprocessor given: Preprocessor?, comm: Communicator?) throws -> LoadedData {
         let d = config.data
         let format = TextTable.Format(separator: config.separatorByte, header: d.header, columns: d.columns,
                                       comment: d.comment, trim: d.trim, skipBadRows: d.badRows == "skip", quoting: d.quoting)
@@ -67,7 +68,7 @@ public struct LoadedData {
         effective.tasks = config.tasks.map { var t = $0; t.column = labelColumn($0.name); return t }
         if !effective.data.missing.contains(filler) { effective.data.missing.append(filler) }
         let train = TextTable.stacked(trains, filler: filler, name: "training files")
-        let preprocessor = try given ?? Preprocessor.fit(config: effective, train: train)
+        let preprocessor = try given ?? Preprocessor.fit(config: effective, train: train, comm: comm)
         func encode(_ tables: [TextTable], _ name: String) throws -> EncodedSplit? {
             guard !tables.isEmpty else { return nil }
             var union = TextTable.stacked(tables, filler: filler, name: "\(name) files")
@@ -88,8 +89,8 @@ public struct LoadedData {
     /// Reads the config's files, splits them, fits the preprocessing on the training split (or
     /// uses `preprocessor`, from a checkpoint) and encodes every split. Every rank does the same
     /// work in the same order, so all ranks end with identical data.
-    public static func load(config: RunConfig, preprocessor given: Preprocessor? = nil) throws -> LoadedData {
-        if config.tasks.contains(where: { $0.files != nil }) { return try loadPerTask(config: config, preprocessor: given) }
+    public static func load(config: RunConfig, preprocessor given: Preprocessor? = nil, comm: Communicator? = nil) throws -> LoadedData {
+        if config.tasks.contains(where: { $0.files != nil }) { return try loadPerTask(config: config, preprocessor: given, comm: comm) }
         let d = config.data
         let format = TextTable.Format(separator: config.separatorByte, header: d.header, columns: d.columns,
                                       comment: d.comment, trim: d.trim, skipBadRows: d.badRows == "skip", quoting: d.quoting)
@@ -141,7 +142,7 @@ public struct LoadedData {
             if nValidation > 0 { validation = train.subset(Array(order[nTest..<(nTest + nValidation)]).sorted()) }
             train = train.subset(Array(order[(nTest + nValidation)...]).sorted())
         }
-        let preprocessor = try given ?? Preprocessor.fit(config: config, train: train)
+        let preprocessor = try given ?? Preprocessor.fit(config: config, train: train, comm: comm)
         return LoadedData(preprocessor: preprocessor, taskRows: nil,
                           train: try preprocessor.encode(train, split: "train"),
                           validation: try validation.map { try preprocessor.encode($0, split: "validation") },

@@ -1,4 +1,5 @@
 import Foundation
+import MTLDistributed
 
 /// Everything fitted on the training split that turns raw rows into model inputs and targets:
 /// standardisation statistics, category vocabularies and label encodings. Every rank fits it
@@ -60,7 +61,7 @@ public struct Preprocessor: Codable, Equatable {
     }
 
     /// Fits the preprocessing on the training table.
-    public static func fit(config: RunConfig, train: TextTable) throws -> Preprocessor {
+    public static func fit(config: RunConfig, train: TextTable, comm: Communicator? = nil) throws -> Preprocessor {
         let d = config.data
         let labelColumns = Set(config.tasks.map(\.column))
         for t in config.tasks where train.columnIndex(t.column) == nil {
@@ -165,7 +166,7 @@ public struct Preprocessor: Codable, Equatable {
         var fields: [SparseField] = []
         for name in d.text {
             let c = train.columnIndex(name)!
-            fields.append(TextFeatures.fit(name: name, documents: train.columns[c].map { missing.contains($0) ? "" : $0 }, settings: d.textFeatures))
+            fields.append(try TextFeatures.fit(name: name, documents: train.columns[c].map { missing.contains($0) ? "" : $0 }, settings: d.textFeatures, comm: comm))
             if fields.last!.width == 0 {
                 throw UserError("\(config.sourcePath): text column '\(name)' yields no terms from the training split",
                                 hint: "lower data.text_features.min_count or min_token_length")

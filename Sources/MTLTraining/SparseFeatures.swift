@@ -1,5 +1,6 @@
 import Foundation
 import MTLCore
+import MTLDistributed
 
 /// How text columns become features (the config's `data.text_features`).
 public struct TextSettings: Codable, Equatable, Sendable {
@@ -103,32 +104,53 @@ public enum TextFeatures {
         return c
     }
 
-    /// Fits a text field on the training documents: the vocabulary (unless hashing) and the idf.
-    public static func fit(name: String, documents: [String], settings s: TextSettings) -> SparseField {
-        var vocabulary: [String]? = nil
-        var lookup: [String: Int32]? = nil
-        if s.hashingBits == 0 {
-            var df: [String: Int] = [:]
-            for d in documents { for term in Set(terms(d, s)) { df[term, default: 0] += 1 } }
-            var kept = df.filter { $0.value >= s.minCount }
-            if s.maxVocabulary > 0 && kept.count > s.maxVocabulary {
-                let top = kept.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(s.maxVocabulary)
-                kept = Dictionary(uniqueKeysWithValues: top.map { ($0.key, $0.value) })
+    /// Fits a text field on the training documents: the vocabulary (unless hashing) and the idf,
+    /// in one pass. With a communicator of N ranks each rank counts document frequencies on its
+    /// shard (documents r, r + N, ...): hashed counts are summed by an all-reduce, vocabulary counts
+    /// gathered and merged, so every rank ends with the same field as one process counting all.
+    public static func fit(name: String, documents: [String], settings s: TextSettings, comm: Communicator? = nil) throws -> SparseField {
+        let rank = comm?.rank ?? 0, size = comm?.size ?? 1
+        let shard = Swift.stride(from: rank, to: documents.count, by: size)
+        let n = Double(documents.count)
+        func idf(_ df: Double) -> Float { s.idf ? Float(log((1 + n) / (1 + df)) + 1) : 1 }
+        if s.hashingBits > 0 {
+            let width = 1 << s.hashingBits
+            var df = [Double](repeating: 0, count: width)
+            for d in shard { for id in counts(documents[d], s, lookup: nil).keys { df[Int(id)] += 1 } }
+            if let c = comm, c.size > 1 { try c.allreduceSum(&df) }
+            return SparseField(name: name, kind: "text", width: width, text: s, vocabulary: nil, idf: df.map(idf))
+        }
+        var df: [String: Int] = [:]
+        for d in shard { for term in Set(terms(documents[d], s)) { df[term, default: 0] += 1 } }
+        if let c = comm, c.size > 1 {
+            // Length-prefixed (term, count) records, merged in rank order.
+            var bytes: [UInt8] = []
+            for (term, count) in df {
+                let t = Array(term.utf8)
+                withUnsafeBytes(of: UInt32(t.count).littleEndian) { bytes += $0 }
+                bytes += t
+                withUnsafeBytes(of: UInt32(count).littleEndian) { bytes += $0 }
             }
-            vocabulary = kept.keys.sorted()
-            var l: [String: Int32] = [:]
-            for (i, t) in vocabulary!.enumerated() { l[t] = Int32(i) }
-            lookup = l
+            df = [:]
+            for part in try c.allgather(bytes: bytes) {
+                var i = 0
+                func u32() -> Int { let v = part[i..<(i + 4)].enumerated().reduce(0) { $0 | (Int($1.1) << (8 * $1.0)) }; i += 4; return v }
+                while i < part.count {
+                    let length = u32()
+                    let term = String(decoding: part[i..<(i + length)], as: UTF8.self)
+                    i += length
+                    df[term, default: 0] += u32()
+                }
+            }
         }
-        let width = vocabulary?.count ?? (1 << s.hashingBits)
-        var idf = [Float](repeating: 1, count: width)
-        if s.idf {
-            var df = [Int](repeating: 0, count: width)
-            for d in documents { for (id, _) in counts(d, s, lookup: lookup) { df[Int(id)] += 1 } }
-            let n = Double(documents.count)
-            for i in 0..<width { idf[i] = Float(log((1 + n) / (1 + Double(df[i]))) + 1) }
+        var kept = df.filter { $0.value >= s.minCount }
+        if s.maxVocabulary > 0 && kept.count > s.maxVocabulary {
+            let top = kept.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(s.maxVocabulary)
+            kept = Dictionary(uniqueKeysWithValues: top.map { ($0.key, $0.value) })
         }
-        return SparseField(name: name, kind: "text", width: width, text: s, vocabulary: vocabulary, idf: idf)
+        let vocabulary = kept.keys.sorted()
+        return SparseField(name: name, kind: "text", width: vocabulary.count, text: s, vocabulary: vocabulary,
+                           idf: vocabulary.map { idf(Double(kept[$0]!)) })
     }
 }
 

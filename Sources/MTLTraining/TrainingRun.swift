@@ -32,7 +32,7 @@ public final class TrainingRun {
         self.logger = logger
         if comm.isRoot { try Self.prepareOutput(options) }
         let started = Date()
-        let data = try LoadedData.load(config: config)
+        let data = try LoadedData.load(config: config, comm: comm)
         for s in data.skipped where comm.isRoot {
             logger.warning("\(s.file): skipped \(s.count) bad row(s) under data.bad_rows: skip (first at line \(s.firstLine): \(s.reason))")
         }

@@ -248,6 +248,38 @@ final class BinaryTests: XCTestCase {
         }
     }
 
+    /// Text and sparse inputs, a multi-label task and tasks from two files with mixed sampling:
+    /// 1, 2 and 3 ranks fit the same TF-IDF (document frequencies counted on shards and summed)
+    /// and follow the same trajectory, with a vocabulary and with hashing.
+    func testTextTasksAgreeAcrossWorldSizes() throws {
+        let dir = temporaryDirectory()
+        let fixture = try String(contentsOfFile: Self.fixtures + "/tasks.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "tasks-", with: Self.fixtures + "/tasks-")
+        try fixture.replacingOccurrences(of: "min_count: 2}", with: "min_count: 2, hashing_bits: 7}")
+            .write(toFile: dir + "/hashed.yaml", atomically: true, encoding: .utf8)
+        for (name, config) in [("vocabulary", Self.fixtures + "/tasks.yaml"), ("hashing", dir + "/hashed.yaml")] {
+            var runs: [Int: [Float]] = [:]
+            for n in [1, 2, 3] {
+                let out = dir + "/\(name)-\(n)"
+                let r = try run(["train", "--config", config, "--output", out], ranks: n == 1 ? nil : n)
+                XCTAssertEqual(r.status, 0, "\(name) on \(n) rank(s): \(r.stderr)")
+                guard r.status == 0 else { continue }
+                runs[n] = try parameters(out + "/checkpoints/epoch-0003.safetensors")
+            }
+            guard let one = runs[1] else { continue }
+            let norm = one.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            for (n, other) in runs where n > 1 {
+                XCTAssertEqual(other.count, one.count, "\(name): the fitted features differ in size at \(n) ranks")
+                guard other.count == one.count else { continue }
+                let diff = zip(one, other).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+                print("text tasks (\(name)): relative parameter difference, \(n) ranks vs 1: \(diff / norm)")
+                XCTAssertLessThan(diff / norm, 1e-5, "\(name) on \(n) ranks")
+            }
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/\(name)-1/summary.json"))) as! [String: Any]
+            XCTAssertNotNil(summary["best_value"], name)
+        }
+    }
+
     /// Resume under 2 ranks: epoch 1, then a resumed epoch 2, equals two epochs bit for bit.
     func testResumeUnderMPIIsExact() throws {
         let dir = temporaryDirectory()

@@ -30,7 +30,7 @@ final class TextAndSparseTests: XCTestCase {
     /// ln((1 + n) / (1 + df)) + 1, raw tf, L2-normalised rows.
     func testTfidfMatchesTheFormula() throws {
         let s = settings { $0.minTokenLength = 1; $0.minCount = 1; $0.sublinearTF = false }
-        let field = TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: s)
+        let field = try TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: s)
         XCTAssertEqual(field.vocabulary, ["a", "b", "c", "d"])
         let idf = [log(4.0 / 2) + 1, log(4.0 / 3) + 1, log(4.0 / 3) + 1, log(4.0 / 2) + 1]
         for i in 0..<4 { XCTAssertEqual(Double(field.idf![i]), idf[i], accuracy: 1e-6) }
@@ -40,18 +40,18 @@ final class TextAndSparseTests: XCTestCase {
         XCTAssertEqual(Double(entries[0].1), raw[0] / norm, accuracy: 1e-6)
         XCTAssertEqual(Double(entries[1].1), raw[1] / norm, accuracy: 1e-6)
         // Sublinear tf: 1 + ln 2 for the repeated b.
-        let sub = TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: settings { $0.minTokenLength = 1; $0.minCount = 1 })
+        let sub = try TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: settings { $0.minTokenLength = 1; $0.minCount = 1 })
         let e2 = try sub.encode("a b b", lookup: sub.lookup, missing: false, where: { "x" })
         XCTAssertEqual(Double(e2[1].1 / e2[0].1), (1 + log(2)) * idf[1] / idf[0], accuracy: 1e-5)
     }
 
-    func testVocabularyLimitsAndHashing() {
+    func testVocabularyLimitsAndHashing() throws {
         let docs = ["x y z", "x y", "x", "w"]
         let s = settings { $0.minTokenLength = 1 }
-        XCTAssertEqual(TextFeatures.fit(name: "t", documents: docs, settings: s).vocabulary, ["x", "y"], "min_count 2")
-        XCTAssertEqual(TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.minCount = 1; $0.maxVocabulary = 2 }).vocabulary,
+        XCTAssertEqual(try TextFeatures.fit(name: "t", documents: docs, settings: s).vocabulary, ["x", "y"], "min_count 2")
+        XCTAssertEqual(try TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.minCount = 1; $0.maxVocabulary = 2 }).vocabulary,
                        ["x", "y"], "the two most frequent")
-        let hashed = TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.hashingBits = 4 })
+        let hashed = try TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.hashingBits = 4 })
         XCTAssertEqual(hashed.width, 16)
         XCTAssertNil(hashed.vocabulary)
         let counts = TextFeatures.counts("x x y", hashed.text!, lookup: nil)
