@@ -30,9 +30,11 @@ public enum Loss {
     /// Multi-label binary cross-entropy: one sigmoid per class, logits and targets (rows, classes),
     /// the mask per row. A row's loss is the mean over its classes, so a multi-label task weighs
     /// like one binary task whatever its class count.
+    /// `classWeights`, when given, holds 2 x classes factors: a positive label of class c weighs
+    /// classWeights[c], a negative one classWeights[classes + c] (class balancing).
     public static func multiLabelCrossEntropy(logits: UnsafePointer<Float>, targets: UnsafePointer<Float>,
                                               mask: UnsafePointer<Float>, rows: Int, classes: Int, scale: Float,
-                                              gradient: UnsafeMutablePointer<Float>) -> Double {
+                                              gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>? = nil) -> Double {
         var total: Double = 0
         let perClass = 1 / Float(classes)
         for i in 0..<rows {
@@ -41,8 +43,9 @@ public enum Loss {
             let w = mask[i] * perClass
             var rowLoss: Float = 0
             for c in 0..<classes {
-                rowLoss += max(z[c], 0) - z[c] * y[c] + log1pf(expf(-abs(z[c])))
-                g[c] = scale * w * (sigmoid(z[c]) - y[c])
+                let k = classWeights.map { y[c] >= 0.5 ? $0[c] : $0[classes + c] } ?? 1
+                rowLoss += k * (max(z[c], 0) - z[c] * y[c] + log1pf(expf(-abs(z[c]))))
+                g[c] = scale * w * k * (sigmoid(z[c]) - y[c])
             }
             total += Double(w * rowLoss)
         }

@@ -24,6 +24,8 @@ public struct TaskConfig: Sendable, Equatable {
     public var labelSeparator: String = ","
     /// multilabel: the decision threshold, or nil to tune it on the validation split.
     public var threshold: Double? = 0.5
+    /// multilabel: "balanced" weighs each class's positive and negative labels apart.
+    public var classWeight: String = "none"
     /// The task's own files (tasks with their own data sets); nil: the data section's files.
     public var files: TaskFiles? = nil
 }
@@ -281,6 +283,7 @@ public struct RunConfig: Sendable, Equatable {
             }
             if kind == .multilabel {
                 task.labelSeparator = try t.string("label_separator", default: ",")
+                task.classWeight = try t.choice("class_weight", ["none", "balanced"], default: "none")
                 if let th = try t.string("threshold"), th == "tune" { task.threshold = nil }
                 else { task.threshold = try t.double("threshold", default: 0.5, range: 0...1) }
             }

@@ -31,6 +31,9 @@ public struct Preprocessor: Codable, Equatable {
         /// multilabel: the text between class ids in a label cell, and the decision threshold (nil: tuned on validation).
         public var labelSeparator: String? = nil
         public var threshold: Double? = nil
+        /// multilabel with class_weight balanced: positive then negative weight of each class,
+        /// n / (2 n_pos) and n / (2 n_neg) over the training split's labelled rows.
+        public var classWeights: [Float]? = nil
         /// Output width of the task's head.
         public var outputs: Int { taskKind == .multiclass || taskKind == .multilabel ? classes.count : 1 }
         /// Target values per row: one per class for multilabel, else one.
@@ -141,6 +144,18 @@ public struct Preprocessor: Codable, Equatable {
                 }
                 guard !enc.classes.isEmpty else {
                     throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has no labels in the training split")
+                }
+                if t.classWeight == "balanced" {
+                    var positives = [Double](repeating: 0, count: enc.classes.count), n = 0.0
+                    var index: [String: Int] = [:]
+                    for (i, name) in enc.classes.enumerated() { index[name] = i }
+                    for v in train.columns[c] where !missing.contains(v) {
+                        n += 1
+                        for id in Set(v.components(separatedBy: t.labelSeparator).map { $0.trimmingCharacters(in: .whitespaces) }) {
+                            if let k = index[id] ?? Int(id).flatMap({ $0 >= 0 && $0 < enc.classes.count ? $0 : nil }) { positives[k] += 1 }
+                        }
+                    }
+                    enc.classWeights = positives.map { Float(n / (2 * max($0, 1))) } + positives.map { Float(n / (2 * max(n - $0, 1))) }
                 }
             case .multiclass where t.classes.isEmpty:
                 enc.classes = Set(train.columns[c].filter { !missing.contains($0) }).sorted()

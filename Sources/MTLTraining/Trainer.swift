@@ -433,8 +433,14 @@ public final class Trainer {
             return Loss.meanSquaredError(predictions: output.pointer, targets: target, mask: mask, rows: output.rows,
                                          scale: scale, gradient: gradient)
         case .multilabel:
-            return Loss.multiLabelCrossEntropy(logits: output.pointer, targets: target, mask: mask, rows: output.rows,
-                                               classes: task.outputs, scale: scale, gradient: gradient)
+            guard let weights = task.classWeights else {
+                return Loss.multiLabelCrossEntropy(logits: output.pointer, targets: target, mask: mask, rows: output.rows,
+                                                   classes: task.outputs, scale: scale, gradient: gradient)
+            }
+            return weights.withUnsafeBufferPointer {
+                Loss.multiLabelCrossEntropy(logits: output.pointer, targets: target, mask: mask, rows: output.rows,
+                                            classes: task.outputs, scale: scale, gradient: gradient, classWeights: $0.baseAddress)
+            }
         }
     }
 

@@ -114,6 +114,38 @@ struct Train: ParsableCommand {
     }
 }
 
+struct Featurize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read a config's data, fit the preprocessing (vocabularies, TF-IDF, statistics) and encode every split; prints sizes and times as JSON.")
+    @Option(help: "The run's YAML config.") var config: String
+    @Option(help: "Times to repeat (the median time is printed too).") var repeats: Int = 1
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        let cfg = try loadConfig(config)
+        try withRuntime(common) { comm, _ in
+            var seconds: [Double] = []
+            var data: LoadedData?
+            for _ in 0..<max(1, repeats) {
+                try comm.barrier()
+                let start = Date()
+                data = try LoadedData.load(config: cfg, comm: comm)
+                try comm.barrier()
+                seconds.append(Date().timeIntervalSince(start))
+            }
+            guard comm.isRoot, let d = data else { return }
+            let splits = [d.train, d.validation, d.test].compactMap { $0 }
+            print(TrainingRun.json([
+                "config": config, "world_size": comm.size, "seconds": seconds, "median_seconds": seconds.sorted()[seconds.count / 2],
+                "rows": Dictionary(uniqueKeysWithValues: splits.map { ($0.name, $0.rows) }),
+                "sparse_nonzeros": Dictionary(uniqueKeysWithValues: splits.map { ($0.name, $0.sparse?.index.count ?? 0) }),
+                "sparse_fields": d.preprocessor.sparseFields.map { ["name": $0.name, "kind": $0.kind, "width": $0.width] as [String: Any] },
+                "dense_width": d.preprocessor.inputWidth,
+            ], pretty: true))
+        }
+    }
+}
+
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a split of its run's data; prints JSON.")
     @Option(help: "A checkpoint written by train.") var checkpoint: String
@@ -135,7 +167,12 @@ struct Evaluate: ParsableCommand {
             }
             let model = makeModel(cfg.model, preprocessor: pre, maxRows: 1024, seed: cfg.training.seed)
             try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
-            let metrics = Evaluator.metrics(Evaluator.predict(model: model, split: s, tasks: pre.tasks), split: s)
+            // Multi-label thresholds set to tune come from the validation split, as in training.
+            var thresholds: [String: Double] = [:]
+            if split != "validation", let v = data.validation, pre.tasks.contains(where: { $0.taskKind == .multilabel && $0.threshold == nil }) {
+                thresholds = Evaluator.tunedThresholds(Evaluator.predict(model: model, split: v, tasks: pre.tasks), split: v)
+            }
+            let metrics = Evaluator.metrics(Evaluator.predict(model: model, split: s, tasks: pre.tasks), split: s, thresholds: thresholds)
             print(TrainingRun.json(["checkpoint": checkpoint, "split": split, "rows": s.rows, "metrics": metrics], pretty: true))
         }
     }
@@ -239,7 +276,7 @@ struct MTLWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mtl-worker",
         abstract: "Data-parallel multi-task learning over MPI.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Bench.self, SelfTest.self])
+        subcommands: [Train.self, Evaluate.self, Predict.self, Featurize.self, Bench.self, SelfTest.self])
 }
 
 /// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS chose its generic kernels

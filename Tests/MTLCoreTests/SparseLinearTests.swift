@@ -63,5 +63,13 @@ final class SparseLinearTests: XCTestCase {
         XCTAssertEqual(g[3], 0); XCTAssertEqual(g[4], 0); XCTAssertEqual(g[5], 0)
         XCTAssertEqual(g[1], 0.5 / 3 * Loss.sigmoid(-1.2), accuracy: 1e-7)
         XCTAssertEqual(g[0], 0.5 / 3 * (Loss.sigmoid(0.3) - 1), accuracy: 1e-7)
+        // Class weights: positives of class c by w[c], negatives by w[3 + c].
+        let w: [Float] = [2, 1, 4, 0.5, 3, 1]
+        var gw = [Float](repeating: 0, count: 6)
+        let weighted = Loss.multiLabelCrossEntropy(logits: logits, targets: targets, mask: mask, rows: 2, classes: 3, scale: 0.5,
+                                                   gradient: &gw, classWeights: w)
+        XCTAssertEqual(weighted, (2 * bce(0.3, 1) + 3 * bce(-1.2, 0) + 4 * bce(2.0, 1)) / 3, accuracy: 1e-6)
+        XCTAssertEqual(gw[1], 3 * g[1], accuracy: 1e-7)
+        XCTAssertEqual(gw[0], 2 * g[0], accuracy: 1e-7)
     }
 }
