@@ -11,19 +11,22 @@ import MTLCore
 /// the same loop, on the same data and budget, the baseline every comparison is measured against.
 /// The parameter sets are disjoint, so with per-parameter optimizers (Adam, SGD) this is exactly
 /// separate training, except that `clip_norm` clips their joint gradient norm.
+///
+/// When the input stage learns (categorical embeddings, the sparse block's projection), each
+/// tower has its own, so towers share nothing below their heads.
 public final class TowerModel: MultiTaskModel {
     public let store: ParameterStore
     public let maxRows: Int
     public let taskOutputs: [Int]
     let fused: Bool
     let stopGradient: Bool
-    let input: InputStage
+    /// One input stage per tower when it has parameters, else one for all.
+    let inputs: [InputStage]
     let towers: [Sequential]
     let heads: [Sequential]
     let width: Int
     private let concatenated: FloatBuffer
     private let towerGradients: [FloatBuffer]
-    private let inputGradient: FloatBuffer
     private var outputs: [Matrix] = []
     private var hidden: [Matrix] = []
 
@@ -33,8 +36,15 @@ public final class TowerModel: MultiTaskModel {
         self.fused = fused
         stopGradient = config.stopGradient
         taskOutputs = preprocessor.tasks.map(\.outputs)
-        input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
-        let inputWidth = input.width
+        let probe = InputStage(preprocessor, projection: config.sparseProjection, maxRows: 0, store: ParameterStore(), prefix: "")
+        if probe.needsGradient {
+            inputs = preprocessor.tasks.map {
+                InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: "\(prefix)tower.\($0.name).")
+            }
+        } else {
+            inputs = [InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)]
+        }
+        let inputWidth = probe.width
         towers = preprocessor.tasks.map {
             makeMLP("\(prefix)tower.\($0.name)", input: inputWidth, hidden: config.trunk, output: nil, config: config, maxRows: maxRows, store: store)
         }
@@ -47,17 +57,18 @@ public final class TowerModel: MultiTaskModel {
         }
         concatenated = FloatBuffer(count: fused ? maxRows * tasks * width : 0)
         towerGradients = preprocessor.tasks.map { _ in FloatBuffer(count: maxRows * width) }
-        inputGradient = FloatBuffer(count: maxRows * inputWidth)
     }
 
     public func forward(_ batch: BatchInput, context: ForwardContext) {
-        let x = input.forward(batch)
+        let shared = inputs.count == 1 ? inputs[0].forward(batch) : nil
+        let x = { (t: Int) in shared ?? self.inputs[t].forward(batch) }
         let tasks = towers.count
-        if hidden.isEmpty { hidden = towers.map { $0.forward(x, context: context) }; outputs = hidden }
-        else { for t in towers.indices { hidden[t] = towers[t].forward(x, context: context) } }
+        if hidden.isEmpty { hidden = towers.indices.map { towers[$0].forward(x($0), context: context) }; outputs = hidden }
+        else { for t in towers.indices { hidden[t] = towers[t].forward(x(t), context: context) } }
+        let rows = hidden[0].rows
         if fused {
-            let cat = concatenated.matrix(rows: x.rows, cols: tasks * width)
-            for r in 0..<x.rows {
+            let cat = concatenated.matrix(rows: rows, cols: tasks * width)
+            for r in 0..<rows {
                 for (t, h) in hidden.enumerated() {
                     (cat.pointer + r * tasks * width + t * width).update(from: h.pointer + r * width, count: width)
                 }
@@ -85,13 +96,10 @@ public final class TowerModel: MultiTaskModel {
                 towerGradients[t].pointer.update(from: d.pointer, count: rows * width)
             }
         }
-        let dx = inputGradient.matrix(rows: rows, cols: input.width)
         for (t, tower) in towers.enumerated() {
-            let g = tower.backward(towerGradients[t].matrix(rows: rows, cols: width), needsInputGradient: input.needsGradient)
-            if input.needsGradient {
-                if t == 0 { dx.pointer.update(from: g.pointer, count: dx.count) } else { VectorKernels.add(g.pointer, into: dx.pointer, count: dx.count) }
-            }
+            let stage = inputs.count == 1 ? inputs[0] : inputs[t]
+            let g = tower.backward(towerGradients[t].matrix(rows: rows, cols: width), needsInputGradient: stage.needsGradient)
+            if stage.needsGradient { stage.backward(g) }
         }
-        if input.needsGradient { input.backward(dx) }
     }
 }

@@ -78,7 +78,19 @@ final class ModelGradientTests: XCTestCase {
             p[i] = saved - h
             let minus = objective(model, tasks, data.train, rows: rows, context: ctx, grads: scratch, dense: dense, onlyTask: only)
             p[i] = saved
-            let numeric = Float((plus - minus) / Double(2 * h))
+            var numeric = Float((plus - minus) / Double(2 * h))
+            if abs(numeric - analytic[i]) > 2e-3 + 3e-2 * abs(numeric) {
+                // Where the objective curves strongly (LayerNorm over a few units with dropout), the
+                // central difference's O(h^2) error shows at h = 1e-2; a quarter step removes
+                // nearly all of it while staying well above Float32 rounding.
+                let q = h / 4
+                p[i] = saved + q
+                let plus = objective(model, tasks, data.train, rows: rows, context: ctx, grads: scratch, dense: dense, onlyTask: only)
+                p[i] = saved - q
+                let minus = objective(model, tasks, data.train, rows: rows, context: ctx, grads: scratch, dense: dense, onlyTask: only)
+                p[i] = saved
+                numeric = Float((plus - minus) / Double(2 * q))
+            }
             let err = abs(numeric - analytic[i])
             worst = max(worst, err / (1e-3 + abs(numeric)))
             XCTAssert(err <= 2e-3 + 3e-2 * abs(numeric), "\(architecture) \(encoding) \(model.store.entries.last { $0.offset <= i }!.name) [\(i)]: analytic \(analytic[i]) numeric \(numeric)")
