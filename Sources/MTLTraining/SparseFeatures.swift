@@ -44,27 +44,41 @@ public struct SparseField: Codable, Equatable {
 /// Tokenising and term counting, the first half of a TF-IDF vectoriser.
 public enum TextFeatures {
     /// Words: maximal runs of letters, digits, marks and underscores (Unicode properties, as the
-    /// `\w` of scikit-learn's default pattern), lowercased when asked, of at least `minTokenLength`.
+    /// `\w` of scikit-learn's default pattern), lowercased when asked, of at least `minTokenLength`
+    /// scalars. Walks Unicode scalars, not grapheme clusters (which cost far more to segment).
     public static func words(_ text: String, _ s: TextSettings) -> [Substring] {
         let t = s.lowercase ? text.lowercased() : text
         var out: [Substring] = []
+        let scalars = t.unicodeScalars
         var start: String.Index? = nil
         var length = 0
-        var i = t.startIndex
-        while i < t.endIndex {
-            let ch = t[i]
-            let isWord = ch == "_" || ch.isLetter || ch.isNumber || ch.unicodeScalars.first!.properties.generalCategory == .nonspacingMark
-            if isWord {
+        var i = scalars.startIndex
+        while i < scalars.endIndex {
+            if isWordScalar(scalars[i]) {
                 if start == nil { start = i; length = 0 }
                 length += 1
             } else if let s0 = start {
                 if length >= s.minTokenLength { out.append(t[s0..<i]) }
                 start = nil
             }
-            i = t.index(after: i)
+            scalars.formIndex(after: &i)
         }
         if let s0 = start, length >= s.minTokenLength { out.append(t[s0..<t.endIndex]) }
         return out
+    }
+
+    @inline(__always)
+    static func isWordScalar(_ u: Unicode.Scalar) -> Bool {
+        let v = u.value
+        if v < 0x80 {   // ASCII fast path: [0-9A-Za-z_]
+            return (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A) || v == 0x5F
+        }
+        let p = u.properties
+        if p.isAlphabetic || p.numericType != nil { return true }
+        switch p.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .connectorPunctuation: return true
+        default: return false
+        }
     }
 
     /// The terms of a document: word n-grams (joined by a space) and character n-grams (marked

@@ -291,6 +291,7 @@ public final class Trainer {
         if let b = batchSparse, let m = split.sparse {
             m.fill(b, rows: (0..<localCount).lazy.map { order[globalStart + localStart + $0] })
         }
+        currentBatch = (order, globalStart, globalCount)
         step += 1
         model.store.zeroGradients()
         var lossSum = 0.0
@@ -340,7 +341,7 @@ public final class Trainer {
                 }
                 model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) }
             }
-            try comm.allreduceSum(model.store.gradients.buffer)
+            try allreduceGradients(order: order, globalStart: globalStart, globalCount: globalCount)
             weighting.afterStep(losses: stepLosses, step: step, learningRate: rate)
             weighting.record(w)
         }
@@ -351,6 +352,54 @@ public final class Trainer {
                          state: optimizerState.pointer, count: model.store.count,
                          learningRate: rate, step: step)
         return lossSum
+    }
+
+    /// The global batch of the step in progress.
+    var currentBatch: (order: [Int], start: Int, count: Int) = ([], 0, 0)
+    /// The sparse projections' tables (rows of `outputSize` floats), the other tensors, and the
+    /// stamps and buffers that pack their touched rows for the all-reduce.
+    lazy var sparseTables: [ParameterEntry] = model.store.entries.filter { $0.name.hasSuffix("sparse.weight") }
+    lazy var nonTableEntries: [ParameterEntry] = model.store.entries.filter { !$0.name.hasSuffix("sparse.weight") }
+    var touchStamp: [Int] = []
+    var touchedRows: [Int32] = []
+    var packed = FloatBuffer(count: 0)
+
+    /// Sums the gradients over the ranks. A sparse projection table's gradient is zero on every
+    /// rank in the rows no sample of the global batch touches; every rank holds the whole batch, so
+    /// each lists the same touched rows and the all-reduce carries only those rows (plus every other
+    /// tensor) instead of the whole table: the same sum, a fraction of the bytes.
+    func allreduceGradients(order: [Int], globalStart: Int, globalCount: Int) throws {
+        guard comm.size > 1, !sparseTables.isEmpty, let sparse = data.train.sparse else {
+            try comm.allreduceSum(model.store.gradients.buffer); return
+        }
+        if touchStamp.count != sparse.width { touchStamp = [Int](repeating: -1, count: sparse.width) }
+        touchedRows.removeAll(keepingCapacity: true)
+        for i in globalStart..<(globalStart + globalCount) {
+            let r = order[i]
+            for k in sparse.rowStart[r]..<sparse.rowStart[r + 1] {
+                let j = Int(sparse.index[k])
+                if touchStamp[j] != step { touchStamp[j] = step; touchedRows.append(sparse.index[k]) }
+            }
+        }
+        let grads = model.store.gradients.pointer
+        let width = sparseTables[0].shape[1]
+        let other = nonTableEntries.reduce(0) { $0 + $1.count }
+        let needed = other + sparseTables.count * touchedRows.count * width
+        if packed.count < needed { packed = FloatBuffer(count: needed + needed / 2) }
+        let x = packed.pointer
+        var o = 0
+        for e in nonTableEntries { (x + o).update(from: grads + e.offset, count: e.count); o += e.count }
+        for e in sparseTables {
+            let p = e.shape[1]
+            for j in touchedRows { (x + o).update(from: grads + e.offset + Int(j) * p, count: p); o += p }
+        }
+        try comm.allreduceSum(UnsafeMutableBufferPointer(start: x, count: o))
+        o = 0
+        for e in nonTableEntries { (grads + e.offset).update(from: x + o, count: e.count); o += e.count }
+        for e in sparseTables {
+            let p = e.shape[1]
+            for j in touchedRows { (grads + e.offset + Int(j) * p).update(from: x + o, count: p); o += p }
+        }
     }
 
     /// Gradient methods on the shared parameters: one backward pass per task gives the task's
@@ -397,6 +446,7 @@ public final class Trainer {
     /// coordinates, so the sum is the global batch's), the combination sum_t c_t dZ_t taken back
     /// through the shared layers once, and the usual all-reduce of all gradients.
     func representationStep(_ rep: SharedRepresentationModel, localCount: Int, learningRate: Float) throws {
+        let (order, globalStart, globalCount) = currentBatch
         let t = tasks.count, w = rep.representationWidth, block = localCapacity * w, n = localCount * w
         let r = representationGradients.pointer
         var gram = [Double](repeating: 0, count: t * t)
@@ -415,7 +465,7 @@ public final class Trainer {
             for task in 0..<t { BLAS.axpy(n, alpha: Float(c[task]), x: r + task * block, y: dz.pointer) }
             rep.backwardShared(dz)
         }
-        try comm.allreduceSum(model.store.gradients.buffer)
+        try allreduceGradients(order: order, globalStart: globalStart, globalCount: globalCount)
         weighting.record(c)
     }
 
