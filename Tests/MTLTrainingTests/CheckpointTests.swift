@@ -91,13 +91,7 @@ final class CheckpointTests: XCTestCase {
             config.model.dModel = 8
             config.model.attentionHeads = 2
             config.model.attentionLayers = 1
-            let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
-            let comm = SingleProcessCommunicator()
-            try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run()
-            try TrainingRun(config: config, comm: comm, options: .init(output: b, stopAfterEpochs: 1), logger: logger()).run()
-            try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger()).run()
-            let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors")
-            let y = try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors")
+            let (x, y) = try Support.uninterruptedAndResumed(config)
             XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "\(arch): tensors differ")
         }
     }

@@ -1,5 +1,7 @@
 import Foundation
 import XCTest
+import MTLDistributed
+import Logging
 @testable import MTLTraining
 
 enum Support {
@@ -18,6 +20,19 @@ enum Support {
     }
 
     static func fixtureConfig() throws -> RunConfig { try RunConfig.load(path: fixtures + "/mixed.yaml") }
+
+    /// Trains `config` for two epochs in one run and in two (one epoch, then --resume) and returns
+    /// both final checkpoints, for exact-resume comparisons.
+    static func uninterruptedAndResumed(_ config: RunConfig) throws -> (SafeTensors.File, SafeTensors.File) {
+        var l = Logger(label: "test"); l.logLevel = .error
+        let a = temporaryDirectory(), b = temporaryDirectory()
+        let comm = SingleProcessCommunicator()
+        try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: l).run()
+        try TrainingRun(config: config, comm: comm, options: .init(output: b, stopAfterEpochs: 1), logger: l).run()
+        try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: l).run()
+        return (try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors"),
+                try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors"))
+    }
 
     /// Asserts that `body` throws a UserError whose text contains every fragment.
     static func assertUserError(_ fragments: [String], file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) {

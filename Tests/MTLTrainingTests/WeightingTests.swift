@@ -183,19 +183,13 @@ final class WeightingTests: XCTestCase {
             var config = try Support.fixtureConfig()
             config.weighting.method = method
             config.tasks = config.tasks.map { var t = $0; t.weight = 1; return t }
-            let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
-            let comm = SingleProcessCommunicator()
-            try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run()
-            try TrainingRun(config: config, comm: comm, options: .init(output: b, stopAfterEpochs: 1), logger: logger()).run()
-            try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger()).run()
-            let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors")
-            let y = try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors")
+            let (x, y) = try Support.uninterruptedAndResumed(config)
             XCTAssertEqual(x.order, y.order, method)
             XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "\(method): tensors differ")
             let stateNames = x.order.filter { $0.hasPrefix("weighting.") }
             if ["uncertainty", "gradnorm", "gradvac", "dwa"].contains(method) { XCTAssertFalse(stateNames.isEmpty, "\(method) keeps state") }
             // The metrics log carries each epoch's mean task weights.
-            let log = try String(contentsOfFile: a + "/metrics.jsonl", encoding: .utf8)
+            let log = try String(contentsOfFile: (x.path as NSString).deletingLastPathComponent + "/../metrics.jsonl", encoding: .utf8)
             XCTAssert(log.contains("\"weight\":") && log.contains("\"weighting\":\"\(method)\""), method)
         }
     }
