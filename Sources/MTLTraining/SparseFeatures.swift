@@ -224,16 +224,6 @@ public struct SparseMatrix: Equatable {
         self.width = width; self.rowStart = rowStart; self.index = index; self.value = value
     }
 
-    /// Appends the rows `rows` of `source` (for batches and subsets).
-    public mutating func append(rows: some Sequence<Int>, of source: SparseMatrix) {
-        for r in rows {
-            let a = source.rowStart[r], b = source.rowStart[r + 1]
-            index.append(contentsOf: source.index[a..<b])
-            value.append(contentsOf: source.value[a..<b])
-            rowStart.append(index.count)
-        }
-    }
-
     /// Puts rows `rows` into a batch (emptied first).
     public func fill(_ batch: SparseBatch, rows: some Sequence<Int>) {
         batch.removeAll()
@@ -245,11 +235,5 @@ public struct SparseMatrix: Equatable {
                 }
             }
         }
-    }
-
-    /// Empties the matrix, keeping its storage (so filling it again allocates nothing).
-    public mutating func removeAllRows() {
-        rowStart.removeAll(keepingCapacity: true); rowStart.append(0)
-        index.removeAll(keepingCapacity: true); value.removeAll(keepingCapacity: true)
     }
 }

@@ -44,8 +44,6 @@ public final class TaskWeighting {
     /// many epochs are recorded (at most 2).
     var history: [Float]
     var epochsRecorded = 0
-    /// The effective weight of each task in the last step (loss weights or gradient coefficients).
-    public private(set) var current: [Double]
     var epochSums: [Double]
     var epochSteps = 0
 
@@ -63,7 +61,6 @@ public final class TaskWeighting {
         initialLosses = config.method == "gradnorm" ? [Float](repeating: .nan, count: t) : []
         targets = config.method == "gradvac" ? [Float](repeating: 0, count: t * t) : []
         history = config.method == "dwa" ? [Float](repeating: 0, count: 2 * t) : []
-        current = fixed
         epochSums = [Double](repeating: 0, count: t)
     }
 
@@ -195,7 +192,6 @@ public final class TaskWeighting {
 
     /// Records the step's effective weights for the epoch's mean.
     func record(_ weights: [Double]) {
-        current = weights
         for i in 0..<tasks { epochSums[i] += weights[i] }
         epochSteps += 1
     }
