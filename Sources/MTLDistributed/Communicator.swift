@@ -18,6 +18,9 @@ public protocol Communicator: AnyObject {
     func allgather(_ value: UInt64) throws -> [UInt64]
     /// Waits until every rank has arrived.
     func barrier() throws
+    /// Splits the ranks into groups (MPI_Comm_split): ranks passing the same `color` form one
+    /// new communicator, ordered by `key` (then by rank). Every rank must call it.
+    func split(color: Int, key: Int) throws -> Communicator
     /// Ends every process of the job; used when one rank fails so that no other rank waits forever.
     func abort(code: Int32) -> Never
 }
@@ -63,6 +66,7 @@ public final class SingleProcessCommunicator: Communicator {
     }
     public func allgather(_ value: UInt64) throws -> [UInt64] { [value] }
     public func barrier() throws {}
+    public func split(color: Int, key: Int) throws -> Communicator { SingleProcessCommunicator() }
     public func abort(code: Int32) -> Never { exit(code) }
 }
 
@@ -71,3 +75,8 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+
+/// A communicator holding resources to release when done (an MPI communicator made by `split`).
+public protocol FinalizableCommunicator: AnyObject {
+    func finalize()
+}

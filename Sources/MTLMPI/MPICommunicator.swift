@@ -11,7 +11,7 @@ public struct MPIError: Error, CustomStringConvertible {
 
 /// The job's MPI communicator: a private duplicate of MPI_COMM_WORLD with errors set to return,
 /// so that every failure becomes a thrown `MPIError` naming the call.
-public final class MPICommunicator: Communicator {
+public final class MPICommunicator: Communicator, FinalizableCommunicator {
     private var comm: MPI_Comm?
     public let rank: Int
     public let size: Int
@@ -38,9 +38,30 @@ public final class MPICommunicator: Communicator {
         size = Int(s)
     }
 
+    private init(splitting parent: MPI_Comm?, color: Int, key: Int) throws {
+        var out: MPI_Comm? = mtl_mpi_comm_null()
+        try Self.check(MPI_Comm_split(parent, Int32(color), Int32(key), &out), "MPI_Comm_split")
+        try Self.check(MPI_Comm_set_errhandler(out, mtl_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        comm = out
+        var r: Int32 = 0, s: Int32 = 0
+        try Self.check(MPI_Comm_rank(out, &r), "MPI_Comm_rank")
+        try Self.check(MPI_Comm_size(out, &s), "MPI_Comm_size")
+        rank = Int(r)
+        size = Int(s)
+        isSubgroup = true
+    }
+
+    /// Set on communicators made by `split`: `finalize` frees them without finalising MPI.
+    private var isSubgroup = false
+
+    public func split(color: Int, key: Int) throws -> Communicator {
+        try MPICommunicator(splitting: comm, color: color, key: key)
+    }
+
     /// Frees the communicator and finalises MPI if this process initialised it.
     public func finalize() {
-        if comm != mtl_mpi_comm_null() { _ = MPI_Comm_free(&comm) }
+        if comm != mtl_mpi_comm_null() { _ = MPI_Comm_free(&comm); comm = mtl_mpi_comm_null() }
+        if isSubgroup { return }
         var finalized: Int32 = 0
         _ = MPI_Finalized(&finalized)
         if Self.initializedHere && finalized == 0 { _ = MPI_Finalize() }

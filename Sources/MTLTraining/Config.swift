@@ -61,6 +61,10 @@ public struct DataConfig: Sendable, Equatable {
     public var missing: [String]
     public var trim: Bool
     public var numeric: [String]?
+    /// Numeric columns taken as sign(v) log(1 + |v|) before standardisation (heavy-tailed amounts).
+    public var logNumeric: [String] = []
+    /// Quantile bins of the piecewise linear encoding added beside each numeric value (0: none).
+    public var numericBins: Int = 0
     public var categorical: [String]?
     public var drop: [String]
     public var categoricalEncoding: String
@@ -137,6 +141,38 @@ public struct CheckpointConfig: Sendable, Equatable {
     public var bestMetric: String
 }
 
+/// What `compare` trains and how (`compare:`), and what `advise` measures.
+public struct CompareConfig: Sendable, Equatable {
+    public struct Candidate: Sendable, Equatable, Hashable {
+        public var architecture: String
+        public var weighting: String
+        public init(architecture: String, weighting: String) { self.architecture = architecture; self.weighting = weighting }
+        /// The candidate's name in tables and folders, e.g. `mmoe+uncertainty`.
+        public var name: String { architecture == "single-task" ? "single-task" : "\(architecture)+\(weighting)" }
+    }
+    public var architectures: [String] = ["hard-sharing", "mmoe", "cgc", "cross-stitch"]
+    public var weighting: [String] = ["equal", "uncertainty", "pcgrad"]
+    /// An explicit list instead of the grid architectures x weighting.
+    public var candidates: [Candidate]? = nil
+    public var seeds: Int = 2
+    /// Epochs every candidate trains (nil: training.epochs).
+    public var epochs: Int? = nil
+    /// Ranks per group training one candidate (0: chosen so that every rank is busy).
+    public var groupSize: Int = 0
+    /// Measure task relationships every this many steps in the relationship run.
+    public var probeEvery: Int = 10
+    /// Epochs of the relationship run (compare) and of `advise`'s pilot.
+    public var probeEpochs: Int = 1
+    public var output: String? = nil
+
+    /// The candidates in order: the explicit list or the grid, then the single-task baseline.
+    public var plan: [Candidate] {
+        var list = candidates ?? architectures.filter { $0 != "single-task" }.flatMap { a in weighting.map { Candidate(architecture: a, weighting: $0) } }
+        list.removeAll { $0.architecture == "single-task" }
+        return list + [Candidate(architecture: "single-task", weighting: "fixed")]
+    }
+}
+
 /// A run's whole configuration, read from one YAML file.
 public struct RunConfig: Sendable, Equatable {
     public var data: DataConfig
@@ -145,6 +181,7 @@ public struct RunConfig: Sendable, Equatable {
     public var training: TrainingConfig
     public var checkpoint: CheckpointConfig
     public var weighting: WeightingConfig = .default
+    public var compare = CompareConfig()
     public var output: String?
     /// The YAML text it was read from (kept in checkpoints).
     public var sourceText: String
@@ -202,6 +239,8 @@ public struct RunConfig: Sendable, Equatable {
             minCategoryCount: try d.int("min_category_count", default: 1, min: 1),
             badRows: try d.choice("bad_rows", ["error", "skip"], default: "error"))
         dataConfig.quoting = try d.bool("quoting", default: true)
+        dataConfig.logNumeric = try d.strings("log_numeric") ?? []
+        dataConfig.numericBins = try d.int("numeric_bins", default: 0, min: 0)
         dataConfig.text = try d.strings("text") ?? []
         if var tf = try d.child("text_features") {
             let def = TextSettings.default
@@ -395,11 +434,44 @@ public struct RunConfig: Sendable, Equatable {
             if let p = Self.problem(weighting: weighting, model: model, tasks: tasks) { throw w.fail(p.key, nil, p.message, hint: p.hint) }
             try w.finish()
         }
+        var compare = CompareConfig()
+        if var c = try top.child("compare") {
+            compare.architectures = try c.strings("architectures") ?? compare.architectures
+            compare.weighting = try c.strings("weighting") ?? compare.weighting
+            for a in compare.architectures where !architectures.contains(a) {
+                throw c.fail("architectures", nil, "names '\(a)', which is not an architecture", hint: "one of: \(architectures.joined(separator: ", "))")
+            }
+            for w in compare.weighting where !WeightingConfig.methods.contains(w) {
+                throw c.fail("weighting", nil, "names '\(w)', which is not a weighting method", hint: "one of: \(WeightingConfig.methods.joined(separator: ", "))")
+            }
+            if let list = try c.children("candidates") {
+                var out: [CompareConfig.Candidate] = []
+                for var e in list {
+                    let cand = CompareConfig.Candidate(architecture: try e.choice("architecture", architectures, default: "hard-sharing"),
+                                                      weighting: try e.choice("weighting", WeightingConfig.methods, default: "fixed"))
+                    try e.finish()
+                    out.append(cand)
+                }
+                compare.candidates = out
+            }
+            compare.seeds = try c.int("seeds", default: compare.seeds, min: 1)
+            compare.epochs = try c.int("epochs")
+            if let e = compare.epochs, e < 1 { throw c.fail("epochs", nil, "must be at least 1") }
+            compare.groupSize = try c.int("group_size", default: 0, min: 0)
+            compare.probeEvery = try c.int("probe_every", default: compare.probeEvery, min: 1)
+            compare.probeEpochs = try c.int("probe_epochs", default: compare.probeEpochs, min: 1)
+            compare.output = try c.string("output")
+            if compare.plan.count < 2 {
+                throw c.fail("architectures", nil, "leaves no multi-task candidate to compare with the single-task baseline")
+            }
+            try c.finish()
+        }
         let output = try top.string("output")
         try top.finish()
         var config = RunConfig(data: dataConfig, tasks: tasks, model: model, training: training, checkpoint: checkpoint,
                                output: output, sourceText: text, sourcePath: path)
         config.weighting = weighting
+        config.compare = compare
         return config
     }
 

@@ -10,6 +10,34 @@ public struct Preprocessor: Codable, Equatable {
         public var name: String
         public var mean: Double
         public var std: Double
+        /// Values pass through sign(v) log(1 + |v|) before standardisation (`data.log_numeric`).
+        public var log: Bool? = nil
+        /// Quantile bin edges of the (transformed) training values for the piecewise linear
+        /// encoding (`data.numeric_bins`); nil or fewer than two edges: the standardised value only.
+        public var edges: [Double]? = nil
+        public func transform(_ v: Double) -> Double {
+            log == true ? (v < 0 ? -Foundation.log1p(-v) : Foundation.log1p(v)) : v
+        }
+        public var bins: Int { max((edges?.count ?? 0) - 1, 0) }
+        /// Input columns: the standardised value, then one per bin.
+        public var width: Int { 1 + bins }
+        /// Writes the column's encoding of the transformed value `x` to `out[0..<width]`: the
+        /// standardised value, then the piecewise linear encoding of Gorishniy et al., "On
+        /// Embeddings for Numerical Features in Tabular Deep Learning" (NeurIPS 2022): bin t of
+        /// [b(t-1), b(t)) gives 0 below it, 1 above it and the position inside it between; the
+        /// first and last bins extend linearly beyond the training range.
+        func encode(_ x: Double, into out: UnsafeMutablePointer<Float>) {
+            out[0] = Float((x - mean) / std)
+            guard let e = edges, e.count > 1 else { return }
+            for t in 1..<e.count {
+                let lo = e[t - 1], hi = e[t]
+                let v: Double
+                if x < lo && t > 1 { v = 0 }
+                else if x >= hi && t < e.count - 1 { v = 1 }
+                else { v = (x - lo) / (hi - lo) }
+                out[t] = Float(v)
+            }
+        }
     }
     public struct CategoricalColumn: Codable, Equatable {
         public var name: String
@@ -55,8 +83,10 @@ public struct Preprocessor: Codable, Equatable {
     public var sparseWidth: Int { sparseFields.reduce(0) { $0 + $1.width } }
 
     /// Width of the dense input part (numerics, plus one-hot blocks).
+    /// Width of the numeric block at the start of the dense input.
+    public var numericWidth: Int { numeric.reduce(0) { $0 + $1.width } }
     public var denseWidth: Int {
-        numeric.count + (encoding == "onehot" ? categorical.reduce(0) { $0 + $1.buckets } : 0)
+        numericWidth + (encoding == "onehot" ? categorical.reduce(0) { $0 + $1.buckets } : 0)
     }
     /// Width of the model's input after embeddings are looked up.
     public var inputWidth: Int {
@@ -99,21 +129,41 @@ public struct Preprocessor: Codable, Equatable {
             throw UserError("\(config.sourcePath): no feature columns are left", hint: "check data.drop, data.numeric and data.categorical")
         }
 
+        for name in d.logNumeric where !numericNames.contains(name) {
+            throw UserError("\(config.sourcePath): data.log_numeric names '\(name)', which is not a numeric feature column",
+                            hint: "numeric feature columns are: \(numericNames.joined(separator: ", "))")
+        }
         var numeric: [NumericColumn] = []
         for name in numericNames {
             let c = train.columnIndex(name)!
+            let probe = NumericColumn(name: name, mean: 0, std: 1, log: d.logNumeric.contains(name) ? true : nil)
+            var values: [Double] = []
             var sum = 0.0, sumSq = 0.0, n = 0
             for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
                 guard let v = Double(s), v.isFinite else {
                     throw UserError("\(train.place(r)): column '\(name)': '\(s)' is not a number",
                                     hint: "list '\(s)' in data.missing if it marks a missing value, or move '\(name)' to data.categorical")
                 }
-                sum += v; sumSq += v * v; n += 1
+                let x = probe.transform(v)
+                sum += x; sumSq += x * x; n += 1
+                if d.numericBins > 0 { values.append(x) }
             }
             let mean = n > 0 ? sum / Double(n) : 0
             let variance = n > 1 ? max(sumSq / Double(n) - mean * mean, 0) : 0
             let std = variance.squareRoot()
-            numeric.append(NumericColumn(name: name, mean: mean, std: std > 1e-12 ? std : 1))
+            var column = NumericColumn(name: name, mean: mean, std: std > 1e-12 ? std : 1, log: probe.log)
+            if d.numericBins > 0 && !values.isEmpty {
+                // Edges at the training quantiles k/K; repeated edges (ties) are merged, as
+                // scikit-learn's KBinsDiscretizer(strategy="quantile") does.
+                values.sort()
+                var edges: [Double] = []
+                for k in 0...d.numericBins {
+                    let e = values[min(values.count - 1, k * (values.count - 1) / d.numericBins)]
+                    if edges.last.map({ e > $0 }) ?? true { edges.append(e) }
+                }
+                column.edges = edges.count > 1 ? edges : nil
+            }
+            numeric.append(column)
         }
 
         var categorical: [CategoricalColumn] = []
@@ -207,19 +257,25 @@ public struct Preprocessor: Codable, Equatable {
         let useEmbedding = encoding == "embedding"
         var categories = [Int32](repeating: 0, count: useEmbedding ? rows * categorical.count : 0)
 
-        for (j, col) in numeric.enumerated() {
+        var offset = 0
+        for col in numeric {
             let values = table.columns[try index(col.name)]
-            for r in 0..<rows {
-                let s = values[r]
-                if missingSet.contains(s) { continue }  // the training mean, standardised: 0
-                guard let v = Double(s), v.isFinite else {
-                    throw UserError("\(table.place(r)): column '\(col.name)': '\(s)' is not a number",
-                                    hint: "list '\(s)' in data.missing if it marks a missing value")
+            try dense.withUnsafeMutableBufferPointer { out in
+                for r in 0..<rows {
+                    let s = values[r]
+                    var x = col.mean  // a missing value counts as the training mean
+                    if !missingSet.contains(s) {
+                        guard let v = Double(s), v.isFinite else {
+                            throw UserError("\(table.place(r)): column '\(col.name)': '\(s)' is not a number",
+                                            hint: "list '\(s)' in data.missing if it marks a missing value")
+                        }
+                        x = col.transform(v)
+                    }
+                    col.encode(x, into: out.baseAddress! + r * width + offset)
                 }
-                dense[r * width + j] = Float((v - col.mean) / col.std)
             }
+            offset += col.width
         }
-        var offset = numeric.count
         for (j, col) in categorical.enumerated() {
             let values = table.columns[try index(col.name)]
             var lookup: [String: Int] = [:]

@@ -34,8 +34,12 @@ public final class TaskAttentionModel: MultiTaskModel {
         self.maxRows = maxRows
         taskOutputs = preprocessor.tasks.map(\.outputs)
         input = InputStage(preprocessor, projection: config.sparseProjection, maxRows: maxRows, store: store, prefix: prefix)
-        var fields: [(Int, Int)] = preprocessor.numeric.indices.map { ($0, 1) }
-        var offset = preprocessor.numeric.count
+        var fields: [(Int, Int)] = []
+        var offset = 0
+        for c in preprocessor.numeric {
+            fields.append((offset, c.width))
+            offset += c.width
+        }
         for c in preprocessor.categorical {
             let w = preprocessor.encoding == "embedding" ? preprocessor.embeddingDim : c.buckets
             fields.append((offset, w))

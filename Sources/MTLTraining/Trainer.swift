@@ -51,9 +51,9 @@ public final class Trainer {
     /// Gradient methods on the shared parameters: the parameters more than one task's loss
     /// depends on, the others, and one buffer [T x S task-gradient matrix | other gradients]
     /// that a single all-reduce sums.
-    public private(set) var sharedEntries: [ParameterEntry] = []
+    public internal(set) var sharedEntries: [ParameterEntry] = []
     var otherEntries: [ParameterEntry] = []
-    public private(set) var sharedCount = 0
+    public internal(set) var sharedCount = 0
     var exchange = FloatBuffer(count: 0)
     var zeroOutputs: [FloatBuffer] = []
     /// Gradient methods on the shared representation: the model, task gradients at Z (T blocks of
@@ -61,6 +61,8 @@ public final class Trainer {
     var representationModel: SharedRepresentationModel?
     var representationGradients = FloatBuffer(count: 0)
     var representationCombined = FloatBuffer(count: 0)
+    /// Measures task relationships every `probe.every` steps (compare, advise).
+    public internal(set) var probe: RelationshipProbe?
 
     public init(config: RunConfig, data: LoadedData, comm: Communicator, logger: Logger) throws {
         self.config = config
@@ -293,18 +295,12 @@ public final class Trainer {
         }
         currentBatch = (order, globalStart, globalCount)
         step += 1
+        if let p = probe, step % p.every == 0 { try measureRelationships(p, localCount: localCount) }
         model.store.zeroGradients()
         var lossSum = 0.0
         for t in stepLosses.indices { stepLosses[t] = 0 }
         if localCount > 0 {
-            sampleIDs.withUnsafeBufferPointer { ids in
-                batchCategories.withUnsafeBufferPointer { catPtr in
-                    model.forward(BatchInput(dense: batchDense.matrix(rows: localCount, cols: width),
-                                             categories: cats > 0 ? catPtr.baseAddress : nil, sparse: batchSparse),
-                                  context: ForwardContext(training: true, seed: config.training.seed, step: UInt64(step),
-                                                          sampleIDs: ids.baseAddress))
-                }
-            }
+            forwardBatch(localCount: localCount)
             for (t, task) in tasks.enumerated() {
                 let k = task.outputs
                 let out = model.output(t).pointer, g = outputGradients[t].pointer
@@ -352,6 +348,19 @@ public final class Trainer {
                          state: optimizerState.pointer, count: model.store.count,
                          learningRate: rate, step: step)
         return lossSum
+    }
+
+    /// The forward pass of the step in progress on this rank's rows (dropout as in training).
+    func forwardBatch(localCount: Int) {
+        let width = data.train.denseWidth, cats = data.train.categoryColumns
+        sampleIDs.withUnsafeBufferPointer { ids in
+            batchCategories.withUnsafeBufferPointer { catPtr in
+                model.forward(BatchInput(dense: batchDense.matrix(rows: localCount, cols: width),
+                                         categories: cats > 0 ? catPtr.baseAddress : nil, sparse: batchSparse),
+                              context: ForwardContext(training: true, seed: config.training.seed, step: UInt64(step),
+                                                      sampleIDs: ids.baseAddress))
+            }
+        }
     }
 
     /// The global batch of the step in progress.

@@ -238,6 +238,24 @@ public final class TrainingRun {
             "best_metric": t.config.checkpoint.bestMetric,
         ]
         if let b = t.best { summary["best_value"] = b.value; summary["best_epoch"] = b.epoch }
+        // Per task: the validation metrics of every epoch (learning curves) and those of the best epoch.
+        var history: [String: [String: [Double]]] = [:], bestValidation: [String: [String: Double]] = [:]
+        for line in metricLines {
+            guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let task = obj["task"] as? String, obj["split"] as? String != "test", let epoch = obj["epoch"] as? Int else { continue }
+            var h = history[task] ?? [:]
+            for (k, v) in obj where k == "epoch" || k == "train_loss" || RunConfig.metricNames.contains(k) || k == "micro_f1" {
+                h[k, default: []].append((v as? Double) ?? (v as? Int).map(Double.init) ?? .nan)
+            }
+            history[task] = h
+            if epoch == t.best?.epoch, obj["split"] as? String == "validation" {
+                var m: [String: Double] = [:]
+                for (k, v) in obj where RunConfig.metricNames.contains(k) || k == "micro_f1" { m[k] = v as? Double }
+                bestValidation[task] = m
+            }
+        }
+        summary["history"] = history
+        if !bestValidation.isEmpty { summary["validation"] = bestValidation }
         if let test = t.data.test {
             // Test with the parameters of the best validation epoch, as the checkpoint `best.safetensors`.
             let current = t.model.store.values.array
@@ -279,6 +297,8 @@ public final class TrainingRun {
             if let d = v as? Double { return d.isFinite ? d : NSNull() }
             if let m = v as? [String: Any] { return m.mapValues(clean) }
             if let m = v as? [String: [String: Double]] { return m.mapValues { $0.mapValues(clean) } }
+            if let m = v as? [String: [String: [Double]]] { return m.mapValues { $0.mapValues { $0.map(clean) } } }
+            if let a = v as? [Double] { return a.map(clean) }
             if let a = v as? [Any] { return a.map(clean) }
             return v
         }

@@ -74,6 +74,7 @@ struct Train: ParsableCommand {
     @Option(help: "Override model.architecture (\(architectureNames.joined(separator: ", "))).") var architecture: String?
     @Option(help: "Override weighting.method (\(WeightingConfig.methods.joined(separator: ", "))).") var weighting: String?
     @Option(help: "Stop after this many epochs in this invocation (resume later with --resume).") var stopAfterEpochs: Int?
+    @Flag(help: "Also write report.html (learning curves and test metrics) in the output folder.") var report = false
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -110,6 +111,91 @@ struct Train: ParsableCommand {
                 print(TrainingRun.table(test, tasks: run.trainer.tasks))
                 print("Summary: \(run.summaryPath)")
             }
+            if report && comm.isRoot, let summary = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run.summaryPath))) as? [String: Any] {
+                let path = (out as NSString).appendingPathComponent("report.html")
+                try AtomicFile.write(path, text: Report.run(summary: normalizedSummary(summary), tasks: run.trainer.tasks, title: name))
+                print("Report: \(path)")
+            }
+        }
+    }
+}
+
+/// A summary read back from JSON with its histories as [Double] (JSON numbers come back as NSNumber).
+func normalizedSummary(_ s: [String: Any]) -> [String: Any] {
+    var out = s
+    if let h = s["history"] as? [String: [String: [Any]]] {
+        out["history"] = h.mapValues { $0.mapValues { $0.map { ($0 as? Double) ?? .nan } } }
+    }
+    if let t = s["test"] as? [String: [String: Any]] { out["test"] = t.mapValues { $0.compactMapValues { $0 as? Double } } }
+    return out
+}
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train every candidate (architecture x weighting) and the single-task baseline with K seeds; rank them by Δm% and recommend one.",
+        discussion: "Candidates, seeds and budget come from the config's compare: section. Under mpirun the ranks split into groups that train candidates at the same time. Writes results.json, results.csv, recommended.yaml and report.html; run it again to resume an interrupted comparison.")
+    @Option(help: "The run's YAML config (with an optional compare: section).") var config: String
+    @Option(help: "Output folder (default: compare.output, else runs/<config name>-compare).") var output: String?
+    @Option(help: "Override compare.seeds.") var seeds: Int?
+    @Option(help: "Override compare.epochs (epochs per candidate).") var epochs: Int?
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let s = seeds, s < 1 { throw ValidationError("--seeds must be at least 1") }
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+    }
+
+    func run() throws {
+        var cfg = try loadConfig(config)
+        if let s = seeds { cfg.compare.seeds = s }
+        if let e = epochs { cfg.compare.epochs = e }
+        let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
+        let out = output ?? cfg.compare.output ?? "runs/\(name)-compare"
+        try withRuntime(common, threads: cfg.training.threads) { comm, logger in
+            let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
+            guard let results = try comparison.run() else { return }
+            let analysis = try CompareAnalysis(config: cfg, results: results, jobs: comparison.jobs)
+            let file = { (n: String) in (out as NSString).appendingPathComponent(n) }
+            try AtomicFile.write(file("results.json"), text: TrainingRun.json(analysis.json, pretty: true) + "\n")
+            try AtomicFile.write(file("results.csv"), text: analysis.csv)
+            let winner = analysis.recommendation.winner
+            try AtomicFile.write(file("recommended.yaml"), text: try CompareAnalysis.recommendedConfig(cfg, winner: winner, candidates: analysis.candidates))
+            try AtomicFile.write(file("report.html"), text: Report.comparison(analysis, config: cfg))
+            print(CompareAnalysis.table(analysis))
+            print("\nRecommendation: \(analysis.recommendation.trainSeparately ? "train the tasks separately (single-task)" : winner)")
+            for r in analysis.recommendation.reasons { print("  - \(r)") }
+            print("Files: \(file("report.html")), results.json, results.csv, recommended.yaml")
+        }
+    }
+}
+
+struct Advise: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "A short pilot that measures the tasks' relationships and the data's characteristics, and prints a shortlist of candidates.",
+        discussion: "Trains hard-sharing for compare.probe_epochs epochs, measuring gradient cosines, conflicts and inter-task affinity every compare.probe_every steps. Prints JSON with --json.")
+    @Option(help: "The run's YAML config.") var config: String
+    @Option(help: "Output folder of the pilot run (default: runs/<config name>-advise).") var output: String?
+    @Option(help: "Override compare.probe_epochs.") var epochs: Int?
+    @Flag(help: "Print the measurements and the shortlist as JSON.") var json = false
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        var cfg = try loadConfig(config)
+        if let e = epochs { cfg.compare.probeEpochs = max(1, e) }
+        let name = ((config as NSString).lastPathComponent as NSString).deletingPathExtension
+        let out = output ?? "runs/\(name)-advise"
+        try withRuntime(common, threads: cfg.training.threads) { comm, logger in
+            let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
+            let job = comparison.jobs[0]
+            let result = try comparison.runJob(job, resume: false, comm: comm)
+            guard comm.isRoot, let rel = result["relationships"] as? [String: Any], let data = result["data"] as? [String: Any] else { return }
+            let list = Advice.shortlist(relationships: rel, data: data, kinds: cfg.tasks.map(\.kind))
+            if json {
+                print(TrainingRun.json(["relationships": rel, "data": data,
+                                        "shortlist": list.map { ["architecture": $0.candidate.architecture, "weighting": $0.candidate.weighting, "reason": $0.reason] }], pretty: true))
+                return
+            }
+            print(AdviceText.render(rel, data: data, shortlist: list))
         }
     }
 }
@@ -276,7 +362,7 @@ struct MTLWorker: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mtl-worker",
         abstract: "Data-parallel multi-task learning over MPI.",
-        subcommands: [Train.self, Evaluate.self, Predict.self, Featurize.self, Bench.self, SelfTest.self])
+        subcommands: [Train.self, Compare.self, Advise.self, Evaluate.self, Predict.self, Featurize.self, Bench.self, SelfTest.self])
 }
 
 /// Restarts the process once with OPENBLAS_CORETYPE set when OpenBLAS chose its generic kernels

@@ -80,4 +80,41 @@ final class PreprocessorTests: XCTestCase {
         let p = try Preprocessor.fit(config: try config(), train: t)
         XCTAssertEqual(try Preprocessor.from(json: p.json()), p)
     }
+
+    func testNumericBinsPiecewiseLinearEncoding() throws {
+        let rows = (0...8).map { "\($0),\($0 % 2 == 0 ? "yes" : "no")" }.joined(separator: "\n")
+        let t = try table("n,y\n" + rows + "\n")
+        let p = try Preprocessor.fit(config: try config("  numeric_bins: 4"), train: t)
+        // Quantiles 0, 1/4, ..., 1 of 0...8.
+        XCTAssertEqual(p.numeric[0].edges, [0, 2, 4, 6, 8])
+        XCTAssertEqual(p.denseWidth, 5)
+        let std = (60.0 / 9).squareRoot()
+        let e = try p.encode(try table("n,y\n3,yes\n10,no\n-2,no\n?,no\n"), split: "test")
+        func row(_ r: Int) -> [Float] { Array(e.dense[r * 5..<(r + 1) * 5]) }
+        XCTAssertEqual(row(0), [Float(-1 / std), 1, 0.5, 0, 0])
+        XCTAssertEqual(row(1), [Float(6 / std), 1, 1, 1, 2])      // the last bin extends upwards
+        XCTAssertEqual(row(2), [Float(-6 / std), -1, 0, 0, 0])    // the first bin extends downwards
+        XCTAssertEqual(row(3), [0, 1, 1, 0, 0])                  // missing: the mean, 4
+        XCTAssertEqual(try Preprocessor.from(json: p.json()), p)
+
+        // Tied quantiles merge: mostly zeros leave one bin.
+        let tied = try table("n,y\n0,yes\n0,no\n0,no\n0,no\n0,no\n0,no\n0,no\n5,no\n9,yes\n")
+        let q = try Preprocessor.fit(config: try config("  numeric_bins: 4"), train: tied)
+        XCTAssertEqual(q.numeric[0].edges, [0, 9])
+        XCTAssertEqual(q.denseWidth, 2)
+    }
+
+    func testLogNumeric() throws {
+        let e1 = exp(1.0) - 1
+        let t = try table("n,m,y\n\(e1),1,yes\n\(-e1),2,no\n")
+        let p = try Preprocessor.fit(config: try config("  log_numeric: [n]"), train: t)
+        XCTAssertEqual(p.numeric[0].mean, 0, accuracy: 1e-12)
+        XCTAssertEqual(p.numeric[0].std, 1, accuracy: 1e-12)
+        XCTAssertEqual(p.numeric[1].log, nil)
+        let x = try p.encode(try table("n,m,y\n\(exp(2.0) - 1),1,yes\n"), split: "test")
+        XCTAssertEqual(x.dense[0], 2, accuracy: 1e-6)
+        Support.assertUserError(["data.log_numeric", "'y'"]) {
+            _ = try Preprocessor.fit(config: try self.config("  log_numeric: [y]"), train: t)
+        }
+    }
 }
