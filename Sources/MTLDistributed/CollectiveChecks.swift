@@ -36,6 +36,17 @@ public enum CollectiveChecks {
         guard gathered == (0..<size).map({ UInt64($0 * 10 + 3) }) else {
             throw Failure(description: "allgather gave \(gathered)")
         }
+        // Split into groups of even and odd ranks, ordered by descending rank: each group sums
+        // only its own members' ranks, and ranks within a group follow the key.
+        let group = try comm.split(color: rank % 2, key: size - rank)
+        let members = (0..<size).filter { $0 % 2 == rank % 2 }
+        var mine: [Double] = [Double(rank)]
+        try group.allreduceSum(&mine)
+        guard group.size == members.count, mine[0] == Double(members.reduce(0, +)),
+              group.rank == members.filter({ $0 > rank }).count else {
+            throw Failure(description: "split(color: rank % 2): group size \(group.size), rank \(group.rank), sum \(mine[0]); expected \(members.count), \(members.filter { $0 > rank }.count), \(members.reduce(0, +))")
+        }
+        (group as? FinalizableCommunicator)?.finalize()
         try comm.barrier()
     }
 }

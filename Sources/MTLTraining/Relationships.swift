@@ -24,6 +24,9 @@ public final class RelationshipProbe {
     var affinityCount: [Int]
     /// Set when the model shares no parameters between tasks (nothing to measure).
     public internal(set) var sharedParameters = 0
+    /// The last measurement: the Gram matrix of the task gradients and the losses before the lookahead.
+    public private(set) var lastGram: [Double] = []
+    public private(set) var lastLosses: [Double] = []
 
     public init(taskNames: [String], every: Int) {
         precondition(every >= 1)
@@ -40,6 +43,7 @@ public final class RelationshipProbe {
     func record(gram: [Double], before: [Double], after: [[Double]]) {
         let t = taskNames.count
         steps += 1
+        lastGram = gram; lastLosses = before
         for i in 0..<t {
             for j in 0..<t {
                 let d = (gram[i * t + i] * gram[j * t + j]).squareRoot()

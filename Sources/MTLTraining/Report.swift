@@ -18,7 +18,7 @@ public enum Report {
     static func bars(_ items: [(label: String, value: Double, spread: Double)], title: String, highlight: String? = nil) -> String {
         let finite = items.filter { $0.value.isFinite }
         guard !finite.isEmpty else { return "<p>\(esc(title)): no values</p>" }
-        let rowH = 22.0, left = 190.0, width = 640.0, plotW = width - left - 70
+        let rowH = 22.0, left = 170.0, width = 480.0, plotW = width - left - 110
         let height = 30 + rowH * Double(items.count) + 24
         var lo = finite.map { $0.value - ($0.spread.isFinite ? $0.spread : 0) }.min()!
         var hi = finite.map { $0.value + ($0.spread.isFinite ? $0.spread : 0) }.max()!
@@ -43,7 +43,8 @@ public enum Report {
                 s += "<line x1=\"\(p(a))\" x2=\"\(p(b))\" y1=\"\(p(m))\" y2=\"\(p(m))\" stroke=\"#333\"/>"
                 s += "<line x1=\"\(p(a))\" x2=\"\(p(a))\" y1=\"\(p(m - 4))\" y2=\"\(p(m + 4))\" stroke=\"#333\"/><line x1=\"\(p(b))\" x2=\"\(p(b))\" y1=\"\(p(m - 4))\" y2=\"\(p(m + 4))\" stroke=\"#333\"/>"
             }
-            s += "<text x=\"\(p(max(x(it.value), base) + 6))\" y=\"\(p(y + 14))\" class=\"v\">\(n(it.value))\(it.spread > 0 ? " ±\(n(it.spread))" : "")</text>"
+            let end = max(x(it.value), base, it.spread.isFinite ? x(it.value + it.spread) : 0)
+            s += "<text x=\"\(p(end + 6))\" y=\"\(p(y + 14))\" class=\"v\">\(n(it.value))\(it.spread > 0 ? " ±\(n(it.spread))" : "")</text>"
         }
         let axisY = 30 + rowH * Double(items.count) + 4
         s += "<line x1=\"\(p(base))\" x2=\"\(p(base))\" y1=\"26\" y2=\"\(p(axisY))\" stroke=\"#999\"/>"
@@ -55,7 +56,7 @@ public enum Report {
     static func lines(_ series: [(name: String, values: [Double])], title: String, yLabel: String) -> String {
         let all = series.flatMap(\.values).filter(\.isFinite)
         guard !all.isEmpty else { return "<p>\(esc(title)): no values</p>" }
-        let width = 640.0, height = 260.0, left = 60.0, right = 170.0, top = 28.0, bottom = 34.0
+        let width = 480.0, height = 240.0, left = 56.0, right = 150.0, top = 28.0, bottom = 34.0
         let plotW = width - left - right, plotH = height - top - bottom
         var lo = all.min()!, hi = all.max()!
         if lo == hi { lo -= 0.5; hi += 0.5 }
