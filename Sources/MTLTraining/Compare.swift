@@ -36,15 +36,18 @@ public final class Comparison {
         jobLogger = quiet
     }
 
-    /// The jobs in order: the relationship run, then each candidate's seeds.
+    /// The jobs in order: each candidate's seeds (so that groups running side by side train the
+    /// same candidate and finish their round together), then the short relationship run.
     public var jobs: [Job] {
         let c = config.compare
-        var list = [Job(id: "relationships", candidate: nil, seed: 0)]
+        var list: [Job] = []
         for cand in c.plan {
             for k in 0..<c.seeds { list.append(Job(id: "\(cand.name)/seed-\(k)", candidate: cand, seed: Int(config.training.seed) + k)) }
         }
-        return list
+        return list + [relationshipJob]
     }
+
+    public var relationshipJob: Job { Job(id: "relationships", candidate: nil, seed: Int(config.training.seed)) }
 
     func path(_ parts: String...) -> String { parts.reduce(output) { ($0 as NSString).appendingPathComponent($1) } }
     func resultPath(_ job: Job) -> String { path("results", job.folder.replacingOccurrences(of: "/", with: "__") + ".json") }
@@ -138,7 +141,8 @@ public final class Comparison {
     public func runJob(_ job: Job, resume: Bool, comm: Communicator) throws -> [String: Any] {
         let cfg = try jobConfig(job)
         let run = try TrainingRun(config: cfg, comm: comm,
-                                  options: .init(output: runFolder(job), resume: resume), logger: jobLogger)
+                                  options: .init(output: runFolder(job), resume: resume,
+                                                 maxSeconds: job.candidate == nil ? nil : config.compare.seconds), logger: jobLogger)
         var probe: RelationshipProbe?
         if job.candidate == nil {
             let p = RelationshipProbe(taskNames: run.trainer.tasks.map(\.name), every: config.compare.probeEvery)

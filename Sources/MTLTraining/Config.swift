@@ -157,6 +157,8 @@ public struct CompareConfig: Sendable, Equatable {
     public var seeds: Int = 2
     /// Epochs every candidate trains (nil: training.epochs).
     public var epochs: Int? = nil
+    /// A time budget per candidate run, in seconds of training (nil: epochs only).
+    public var seconds: Double? = nil
     /// Ranks per group training one candidate (0: chosen so that every rank is busy).
     public var groupSize: Int = 0
     /// Measure task relationships every this many steps in the relationship run.
@@ -457,6 +459,8 @@ public struct RunConfig: Sendable, Equatable {
             compare.seeds = try c.int("seeds", default: compare.seeds, min: 1)
             compare.epochs = try c.int("epochs")
             if let e = compare.epochs, e < 1 { throw c.fail("epochs", nil, "must be at least 1") }
+            compare.seconds = try c.double("seconds")
+            if let v = compare.seconds, !(v > 0) { throw c.fail("seconds", nil, "must be a positive number of seconds") }
             compare.groupSize = try c.int("group_size", default: 0, min: 0)
             compare.probeEvery = try c.int("probe_every", default: compare.probeEvery, min: 1)
             compare.probeEpochs = try c.int("probe_epochs", default: compare.probeEpochs, min: 1)

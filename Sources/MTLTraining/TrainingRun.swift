@@ -13,8 +13,12 @@ public final class TrainingRun {
         /// the schedule still spans `training.epochs`.
         public var stopAfterEpochs: Int?
         public var interactive: Bool
-        public init(output: String, resume: Bool = false, stopAfterEpochs: Int? = nil, interactive: Bool = false) {
+        /// A time budget: training ends (and is evaluated as finished) after the first epoch that
+        /// brings this invocation's training time to at least this many seconds.
+        public var maxSeconds: Double?
+        public init(output: String, resume: Bool = false, stopAfterEpochs: Int? = nil, interactive: Bool = false, maxSeconds: Double? = nil) {
             self.output = output; self.resume = resume; self.stopAfterEpochs = stopAfterEpochs; self.interactive = interactive
+            self.maxSeconds = maxSeconds
         }
     }
 
@@ -22,6 +26,7 @@ public final class TrainingRun {
     public let options: Options
     let logger: Logger
     var metricLines: [String] = []
+    var budgetReached = false
     var checkpointDir: String { (options.output as NSString).appendingPathComponent("checkpoints") }
     var metricsPath: String { (options.output as NSString).appendingPathComponent("metrics.jsonl") }
     public var summaryPath: String { (options.output as NSString).appendingPathComponent("summary.json") }
@@ -134,9 +139,19 @@ public final class TrainingRun {
             trainedSamples += t.epochRows
             progress?.end()
             if comm.isRoot { try endEpoch(losses: losses, seconds: seconds) }
+            if let budget = options.maxSeconds {
+                // Rank 0's clock decides, so every rank stops after the same epoch.
+                var spent = [Date().timeIntervalSince(started)]
+                try spent.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+                if spent[0] >= budget {
+                    if comm.isRoot { logger.info("time budget of \(budget) s reached after epoch \(t.epoch) of \(total)") }
+                    budgetReached = true
+                    break
+                }
+            }
         }
         let wall = Date().timeIntervalSince(started)
-        guard t.epoch >= total else {
+        guard t.epoch >= total || budgetReached else {
             if comm.isRoot { logger.info("stopped after epoch \(t.epoch) of \(total) as asked; continue with --resume") }
             return nil
         }
@@ -237,6 +252,7 @@ public final class TrainingRun {
             "samples_per_second": wallSeconds > 0 ? Double(trainedSamples) / wallSeconds : 0,
             "best_metric": t.config.checkpoint.bestMetric,
         ]
+        if budgetReached { summary["stopped_by_time_budget"] = true }
         if let b = t.best { summary["best_value"] = b.value; summary["best_epoch"] = b.epoch }
         // Per task: the validation metrics of every epoch (learning curves) and those of the best epoch.
         var history: [String: [String: [Double]]] = [:], bestValidation: [String: [String: Double]] = [:]

@@ -186,7 +186,7 @@ struct Advise: ParsableCommand {
         let out = output ?? "runs/\(name)-advise"
         try withRuntime(common, threads: cfg.training.threads) { comm, logger in
             let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
-            let job = comparison.jobs[0]
+            let job = comparison.relationshipJob
             let result = try comparison.runJob(job, resume: false, comm: comm)
             guard comm.isRoot, let rel = result["relationships"] as? [String: Any], let data = result["data"] as? [String: Any] else { return }
             let list = Advice.shortlist(relationships: rel, data: data, kinds: cfg.tasks.map(\.kind))

@@ -171,7 +171,7 @@ final class CompareTests: XCTestCase {
         XCTAssertGreaterThan(rel["measured_steps"] as? Int ?? 0, 0)
 
         // Interrupt: forget one finished job and cut its run back to its first epoch.
-        let victim = comparison.jobs[3]
+        let victim = comparison.jobs[2]
         let resultFile = comparison.resultPath(victim)
         let before = try String(contentsOfFile: resultFile, encoding: .utf8)
         try FileManager.default.removeItem(atPath: resultFile)
@@ -187,7 +187,7 @@ final class CompareTests: XCTestCase {
         try FileManager.default.copyItem(atPath: scratch + "/metrics.jsonl", toPath: run + "/metrics.jsonl.tmp")
         try FileManager.default.removeItem(atPath: run + "/metrics.jsonl")
         try FileManager.default.moveItem(atPath: run + "/metrics.jsonl.tmp", toPath: run + "/metrics.jsonl")
-        let other = comparison.resultPath(comparison.jobs[1])
+        let other = comparison.resultPath(comparison.jobs[0])
         let stamp = try FileManager.default.attributesOfItem(atPath: other)[.modificationDate] as? Date
         let firstEpochLine = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8).split(separator: "\n").first.map(String.init)
         Thread.sleep(forTimeInterval: 0.02)
@@ -202,6 +202,23 @@ final class CompareTests: XCTestCase {
         }
         XCTAssertEqual(try test(before), try test(after), "the resumed job ends with other test metrics")
         XCTAssertEqual(Set(again.keys), Set(results.keys))
+    }
+
+    /// A time budget ends a run after the epoch that exhausts it, evaluated as a finished run.
+    func testTimeBudgetEndsARunAfterAnEpoch() throws {
+        let config = try Support.fixtureConfig()
+        XCTAssertEqual(config.training.epochs, 2)
+        let out = Support.temporaryDirectory()
+        let run = try TrainingRun(config: config, comm: SingleProcessCommunicator(), options: .init(output: out, maxSeconds: 1e-9), logger: logger())
+        let summary = try XCTUnwrap(try run.run())
+        XCTAssertEqual(summary["epochs"] as? Int, 1)
+        XCTAssertEqual(summary["stopped_by_time_budget"] as? Bool, true)
+        XCTAssertNotNil(summary["test"])
+        let base = try String(contentsOfFile: Support.fixtures + "/mixed.yaml", encoding: .utf8)
+        Support.assertUserError(["compare.seconds", "positive"]) {
+            _ = try RunConfig.parse(text: base + "compare:\n  seconds: 0\n", path: Support.fixtures + "/x.yaml")
+        }
+        XCTAssertEqual(try RunConfig.parse(text: base + "compare:\n  seconds: 90\n", path: Support.fixtures + "/x.yaml").compare.seconds, 90)
     }
 
     func testReportAndRecommendedConfig() throws {
