@@ -29,26 +29,23 @@ public final class MPICommunicator: Communicator, FinalizableCommunicator {
                        "MPI_Comm_set_errhandler")
         var dup: MPI_Comm? = mtl_mpi_comm_null()
         try Self.check(MPI_Comm_dup(mtl_mpi_comm_world(), &dup), "MPI_Comm_dup")
-        try Self.check(MPI_Comm_set_errhandler(dup, mtl_mpi_errors_return()), "MPI_Comm_set_errhandler")
-        comm = dup
-        var r: Int32 = 0, s: Int32 = 0
-        try Self.check(MPI_Comm_rank(dup, &r), "MPI_Comm_rank")
-        try Self.check(MPI_Comm_size(dup, &s), "MPI_Comm_size")
-        rank = Int(r)
-        size = Int(s)
+        (comm, rank, size) = try Self.adopt(dup)
     }
 
     private init(splitting parent: MPI_Comm?, color: Int, key: Int) throws {
         var out: MPI_Comm? = mtl_mpi_comm_null()
         try Self.check(MPI_Comm_split(parent, Int32(color), Int32(key), &out), "MPI_Comm_split")
-        try Self.check(MPI_Comm_set_errhandler(out, mtl_mpi_errors_return()), "MPI_Comm_set_errhandler")
-        comm = out
-        var r: Int32 = 0, s: Int32 = 0
-        try Self.check(MPI_Comm_rank(out, &r), "MPI_Comm_rank")
-        try Self.check(MPI_Comm_size(out, &s), "MPI_Comm_size")
-        rank = Int(r)
-        size = Int(s)
+        (comm, rank, size) = try Self.adopt(out)
         isSubgroup = true
+    }
+
+    /// Sets errors to return on a new communicator and reads this process's rank and the size.
+    private static func adopt(_ c: MPI_Comm?) throws -> (MPI_Comm?, Int, Int) {
+        try check(MPI_Comm_set_errhandler(c, mtl_mpi_errors_return()), "MPI_Comm_set_errhandler")
+        var r: Int32 = 0, s: Int32 = 0
+        try check(MPI_Comm_rank(c, &r), "MPI_Comm_rank")
+        try check(MPI_Comm_size(c, &s), "MPI_Comm_size")
+        return (c, Int(r), Int(s))
     }
 
     /// Set on communicators made by `split`: `finalize` frees them without finalising MPI.

@@ -24,6 +24,9 @@ public final class RelationshipProbe {
     var affinityCount: [Int]
     /// Set when the model shares no parameters between tasks (nothing to measure).
     public internal(set) var sharedParameters = 0
+    /// The task gradients (T x S) and the saved shared parameters (S), allocated once by `attach`.
+    var gradients: [Float] = []
+    var savedShared: [Float] = []
     /// The last measurement: the Gram matrix of the task gradients and the losses before the lookahead.
     public private(set) var lastGram: [Double] = []
     public private(set) var lastLosses: [Double] = []
@@ -93,6 +96,8 @@ extension Trainer {
             zeroOutputs = tasks.map { FloatBuffer(count: model.members * localCapacity * $0.outputs) }
         }
         p.sharedParameters = sharedCount
+        p.gradients = [Float](repeating: 0, count: tasks.count * sharedCount)
+        p.savedShared = [Float](repeating: 0, count: sharedCount)
         probe = p
     }
 
@@ -127,7 +132,6 @@ extension Trainer {
         guard s > 0, t > 1 else { return }
         if localCount > 0 { forwardBatch(localCount: localCount) }
         let before = try globalTaskLosses(localCount: localCount)
-        var grads = [Float](repeating: 0, count: t * s)
         let g = model.store.gradients.pointer
         for task in 0..<t {
             model.store.zeroGradients()
@@ -135,16 +139,17 @@ extension Trainer {
                 model.backward { u in (u == task ? self.outputGradients[u] : self.zeroOutputs[u]).matrix(rows: members * localCount, cols: self.tasks[u].outputs) }
             }
             var o = task * s
-            for e in sharedEntries { for i in 0..<e.count { grads[o + i] = g[e.offset + i] }; o += e.count }
+            for e in sharedEntries { for i in 0..<e.count { p.gradients[o + i] = g[e.offset + i] }; o += e.count }
         }
         model.store.zeroGradients()
-        try comm.allreduceSum(&grads)
+        try comm.allreduceSum(&p.gradients)
+        let grads = p.gradients
         let gram = grads.withUnsafeBufferPointer { GradientBalancing.gram($0.baseAddress!, tasks: t, length: s, stride: s) }
 
         let values = model.store.values.pointer
-        var saved = [Float](repeating: 0, count: s)
         var o = 0
-        for e in sharedEntries { for i in 0..<e.count { saved[o + i] = values[e.offset + i] }; o += e.count }
+        for e in sharedEntries { for i in 0..<e.count { p.savedShared[o + i] = values[e.offset + i] }; o += e.count }
+        let saved = p.savedShared
         let rate = schedule.rate(at: step)
         var after: [[Double]] = []
         for task in 0..<t {
