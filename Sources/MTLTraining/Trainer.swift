@@ -516,8 +516,14 @@ public final class Trainer {
             progress?.update(done: samples, total: order.count, elapsed: Date().timeIntervalSince(started), loss: loss)
         }
         try comm.allreduceSum(&epochLoss)
-        epoch += 1
         let losses = tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan }
+        // Every rank holds the same sums after the all-reduce, so every rank stops here together,
+        // before the epoch's checkpoint: the last good checkpoint stays the newest.
+        if let t = tasks.indices.first(where: { epochLoss[2 * $0 + 1] > 0 && !losses[$0].isFinite }) {
+            throw UserError("training diverged: task '\(tasks[t].name)' has a non-finite training loss in epoch \(epoch + 1)",
+                            hint: "lower training.learning_rate, or set training.clip_norm; the checkpoints written before this epoch are kept")
+        }
+        epoch += 1
         epochWeights = weighting.endEpoch(losses: losses)
         return losses
     }

@@ -106,4 +106,20 @@ final class CheckpointTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/checkpoints/epoch-0001.safetensors")), before)
     }
+
+    /// A run whose loss stops being finite ends with an error naming the task and what to change,
+    /// and writes no checkpoint of the epoch that diverged.
+    func testDivergedTrainingStopsWithAnError() throws {
+        var config = try Support.fixtureConfig()
+        config.training.optimizer = "sgd"
+        config.training.learningRate = 10
+        config.training.momentum = 0.99
+        config.training.epochs = 3
+        let dir = Support.temporaryDirectory()
+        Support.assertUserError(["training diverged", "non-finite training loss", "training.learning_rate", "training.clip_norm"]) {
+            try TrainingRun(config: config, comm: SingleProcessCommunicator(), options: .init(output: dir), logger: logger()).run()
+        }
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints")) ?? []
+        XCTAssertLessThan(written.filter { $0.hasSuffix(".safetensors") }.count, 3, "the diverged epoch left no checkpoint")
+    }
 }
