@@ -24,6 +24,8 @@ public struct TaskConfig: Sendable, Equatable {
     public var labelSeparator: String = ","
     /// multilabel: the decision threshold, or nil to tune it on the validation split.
     public var threshold: Double? = 0.5
+    /// multilabel, tuned threshold: one threshold per class instead of one for the task.
+    public var thresholdPerClass: Bool = false
     /// multilabel: "balanced" weighs each class's positive and negative labels apart.
     public var classWeight: String = "none"
     /// The task's own files (tasks with their own data sets); nil: the data section's files.
@@ -325,8 +327,10 @@ public struct RunConfig: Sendable, Equatable {
             if kind == .multilabel {
                 task.labelSeparator = try t.string("label_separator", default: ",")
                 task.classWeight = try t.choice("class_weight", ["none", "balanced"], default: "none")
-                if let th = try t.string("threshold"), th == "tune" { task.threshold = nil }
-                else { task.threshold = try t.double("threshold", default: 0.5, range: 0...1) }
+                if let th = try t.string("threshold"), th == "tune" || th == "tune-per-class" {
+                    task.threshold = nil
+                    task.thresholdPerClass = th == "tune-per-class"
+                } else { task.threshold = try t.double("threshold", default: 0.5, range: 0...1) }
             }
             if kind == .binary && task.positive.isEmpty {
                 throw t.fail("positive", nil, "is required for a binary task", hint: "list the values that mean 1, e.g. positive: [yes]")

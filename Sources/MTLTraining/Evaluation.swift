@@ -73,9 +73,9 @@ public enum Evaluator {
     }
 
     /// Metrics per task name, over the labelled rows of the split, plus `loss`. A multi-label task
-    /// is judged at `thresholds[task]` when given, else at its configured threshold, else (tuned)
-    /// at the threshold that is best on this split.
-    public static func metrics(_ p: Predictions, split: EncodedSplit, thresholds: [String: Double] = [:]) -> [String: [String: Double]] {
+    /// is judged at `thresholds[task]` (one per class) when given, else at its configured
+    /// threshold, else (tuned) at the thresholds that are best on this split.
+    public static func metrics(_ p: Predictions, split: EncodedSplit, thresholds: [String: [Double]] = [:]) -> [String: [String: Double]] {
         var result: [String: [String: Double]] = [:]
         for (t, task) in p.tasks.enumerated() {
             let labelled = (0..<split.rows).filter { split.masks[t][$0] != 0 }
@@ -91,9 +91,9 @@ public enum Evaluator {
                 let k = task.outputs
                 let probabilities = labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) }
                 let labels = labelled.map { r in (0..<k).map { split.targets[t][r * k + $0] == 1 } }
-                let threshold = thresholds[task.name] ?? task.threshold
-                    ?? Metrics.tunedThreshold(probabilities: probabilities, labels: labels, classes: k)
-                m = Metrics.multilabel(probabilities: probabilities, labels: labels, classes: k, threshold: threshold)
+                let threshold = thresholds[task.name] ?? task.threshold.map { [Double](repeating: $0, count: k) }
+                    ?? Metrics.tunedThresholds(probabilities: probabilities, labels: labels, classes: k, perClass: task.thresholdPerClass == true)
+                m = Metrics.multilabel(probabilities: probabilities, labels: labels, classes: k, thresholds: threshold)
             case .regression:
                 m = Metrics.regression(predictions: labelled.map { p.values[t][$0] },
                                        targets: labelled.map { Double(split.targets[t][$0]) * task.targetStd + task.targetMean })
@@ -106,13 +106,14 @@ public enum Evaluator {
     }
 
     /// Tuned thresholds of the multi-label tasks that ask for tuning, from a validation split.
-    public static func tunedThresholds(_ p: Predictions, split: EncodedSplit) -> [String: Double] {
-        var out: [String: Double] = [:]
+    public static func tunedThresholds(_ p: Predictions, split: EncodedSplit) -> [String: [Double]] {
+        var out: [String: [Double]] = [:]
         for (t, task) in p.tasks.enumerated() where task.taskKind == .multilabel && task.threshold == nil {
             let k = task.outputs
             let labelled = (0..<split.rows).filter { split.masks[t][$0] != 0 }
-            out[task.name] = Metrics.tunedThreshold(probabilities: labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) },
-                                                    labels: labelled.map { r in (0..<k).map { split.targets[t][r * k + $0] == 1 } }, classes: k)
+            out[task.name] = Metrics.tunedThresholds(probabilities: labelled.map { Array(p.values[t][($0 * k)..<($0 * k + k)]) },
+                                                     labels: labelled.map { r in (0..<k).map { split.targets[t][r * k + $0] == 1 } },
+                                                     classes: k, perClass: task.thresholdPerClass == true)
         }
         return out
     }

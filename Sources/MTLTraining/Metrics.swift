@@ -104,16 +104,17 @@ public enum Metrics {
     }
 
     /// Multi-label metrics from per-class probabilities (rows of `classes` values) at a decision
-    /// threshold: macro F1 (`f1`, the mean over classes), micro F1 (over all row-class pairs),
+    /// threshold per class (`threshold` in the result: their mean): macro F1 (`f1`, the mean over classes), micro F1 (over all row-class pairs),
     /// exact-match accuracy, the mean per-class ROC-AUC and PR-AUC over the classes that have
     /// both labels, and log-loss (mean over classes).
-    public static func multilabel(probabilities: [[Double]], labels: [[Bool]], classes: Int, threshold: Double) -> [String: Double] {
+    public static func multilabel(probabilities: [[Double]], labels: [[Bool]], classes: Int, thresholds threshold: [Double]) -> [String: Double] {
+        precondition(threshold.count == classes, "one threshold per class")
         let n = labels.count
         var tp = 0, fp = 0, fn = 0, exact = 0, logLoss = 0.0
         for i in 0..<n {
             var all = true
             for c in 0..<classes {
-                let p = probabilities[i][c] >= threshold, y = labels[i][c]
+                let p = probabilities[i][c] >= threshold[c], y = labels[i][c]
                 if p && y { tp += 1 } else if p { fp += 1 } else if y { fn += 1 }
                 if p != y { all = false }
                 let q = min(max(probabilities[i][c], 1e-7), 1 - 1e-7)
@@ -124,7 +125,7 @@ public enum Metrics {
         var f1s: [Double] = [], aucs: [Double] = [], aps: [Double] = []
         for c in 0..<classes {
             let truth = labels.map { $0[c] }, scores = probabilities.map { $0[c] }
-            f1s.append(f1(predicted: scores.map { $0 >= threshold }, labels: truth))
+            f1s.append(f1(predicted: scores.map { $0 >= threshold[c] }, labels: truth))
             let auc = rocAUC(scores: scores, labels: truth)
             if !auc.isNaN { aucs.append(auc); aps.append(averagePrecision(scores: scores, labels: truth)) }
         }
@@ -132,21 +133,23 @@ public enum Metrics {
         let d = 2 * tp + fp + fn
         return ["f1": mean(f1s), "micro_f1": d == 0 ? 0 : 2 * Double(tp) / Double(d),
                 "accuracy": Double(exact) / Double(max(n, 1)), "roc_auc": mean(aucs), "pr_auc": mean(aps),
-                "log_loss": logLoss / Double(max(n * classes, 1)), "threshold": threshold]
+                "log_loss": logLoss / Double(max(n * classes, 1)), "threshold": mean(threshold)]
     }
 
-    /// The threshold of the grid 0.05, 0.10, ..., 0.95 with the highest macro F1 (the lowest on ties).
-    public static func tunedThreshold(probabilities: [[Double]], labels: [[Bool]], classes: Int) -> Double {
-        var best = (threshold: 0.5, f1: -1.0)
-        for k in 1...19 {
-            let th = Double(k) * 0.05
-            var f1s = 0.0
-            for c in 0..<classes {
-                f1s += f1(predicted: probabilities.map { $0[c] >= th }, labels: labels.map { $0[c] })
-            }
-            if f1s / Double(classes) > best.f1 + 1e-12 { best = (th, f1s / Double(classes)) }
+    /// Decision thresholds from the grid 0.05, 0.10, ..., 0.95 (the lowest on ties): one per class,
+    /// each the best for its class's F1 when `perClass`, else one for all classes, the best for
+    /// their macro F1. Returns one threshold per class.
+    public static func tunedThresholds(probabilities: [[Double]], labels: [[Bool]], classes: Int, perClass: Bool = false) -> [Double] {
+        let grid = (1...19).map { Double($0) * 0.05 }
+        // f1s[g][c]: class c's F1 at grid[g].
+        let f1s = grid.map { th in (0..<classes).map { c in f1(predicted: probabilities.map { $0[c] >= th }, labels: labels.map { $0[c] }) } }
+        func best(_ score: (Int) -> Double) -> Double {
+            var pick = (threshold: 0.5, score: -Double.infinity)
+            for g in grid.indices where score(g) > pick.score + 1e-12 { pick = (grid[g], score(g)) }
+            return pick.threshold
         }
-        return best.threshold
+        if perClass { return (0..<classes).map { c in best { f1s[$0][c] } } }
+        return [Double](repeating: best { f1s[$0].reduce(0, +) / Double(max(classes, 1)) }, count: classes)
     }
 
     /// Regression metrics in the target's own units.

@@ -59,6 +59,8 @@ public struct Preprocessor: Codable, Equatable {
         /// multilabel: the text between class ids in a label cell, and the decision threshold (nil: tuned on validation).
         public var labelSeparator: String? = nil
         public var threshold: Double? = nil
+        /// Tuned threshold: one per class (nil or false: one for the task).
+        public var thresholdPerClass: Bool? = nil
         /// multilabel with class_weight balanced: positive then negative weight of each class,
         /// n / (2 n_pos) and n / (2 n_neg) over the training split's labelled rows.
         public var classWeights: [Float]? = nil
@@ -184,6 +186,7 @@ public struct Preprocessor: Codable, Equatable {
             case .multilabel:
                 enc.labelSeparator = t.labelSeparator
                 enc.threshold = t.threshold
+                enc.thresholdPerClass = t.threshold == nil && t.thresholdPerClass ? true : nil
                 if enc.classes.isEmpty {
                     var seen = Set<String>()
                     for v in train.columns[c] where !missing.contains(v) {

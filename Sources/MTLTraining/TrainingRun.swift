@@ -278,7 +278,7 @@ public final class TrainingRun {
             let useBest = t.data.validation != nil && t.bestParameters != nil
             if useBest { t.bestParameters!.withUnsafeBufferPointer { t.model.store.values.pointer.update(from: $0.baseAddress!, count: $0.count) } }
             // Multi-label thresholds set to tune are tuned on the validation split, then applied to test.
-            var thresholds: [String: Double] = [:]
+            var thresholds: [String: [Double]] = [:]
             if let v = t.data.validation, t.tasks.contains(where: { $0.taskKind == .multilabel && $0.threshold == nil }) {
                 thresholds = Evaluator.tunedThresholds(Evaluator.predict(model: t.model, split: v, tasks: t.tasks), split: v)
             }

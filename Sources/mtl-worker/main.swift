@@ -254,7 +254,7 @@ struct Evaluate: ParsableCommand {
             let model = makeModel(cfg.model, preprocessor: pre, maxRows: 1024, seed: cfg.training.seed)
             try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
             // Multi-label thresholds set to tune come from the validation split, as in training.
-            var thresholds: [String: Double] = [:]
+            var thresholds: [String: [Double]] = [:]
             if split != "validation", let v = data.validation, pre.tasks.contains(where: { $0.taskKind == .multilabel && $0.threshold == nil }) {
                 thresholds = Evaluator.tunedThresholds(Evaluator.predict(model: model, split: v, tasks: pre.tasks), split: v)
             }

@@ -74,20 +74,28 @@ final class TextAndSparseTests: XCTestCase {
     }
 
     func testMultiLabelMetricsByHand() {
-        // Class 0: predicted (0.9, 0.2, 0.7) vs truth (1, 0, 0); class 1: (0.1, 0.8, 0.6) vs (0, 1, 1).
-        let p: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.7, 0.6]]
+        // Class 0: predicted (0.9, 0.2, 0.72) vs truth (1, 0, 0); class 1: (0.1, 0.8, 0.6) vs (0, 1, 1).
+        let p: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.72, 0.6]]
         let y: [[Bool]] = [[true, false], [false, true], [false, true]]
-        let m = Metrics.multilabel(probabilities: p, labels: y, classes: 2, threshold: 0.5)
+        let m = Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: [0.5, 0.5])
         // Class 0: tp 1, fp 1 -> F1 2/3; class 1: tp 2 -> F1 1. Micro: tp 3, fp 1, fn 0 -> 6/7.
         XCTAssertEqual(m["f1"]!, (2.0 / 3 + 1) / 2, accuracy: 1e-12)
         XCTAssertEqual(m["micro_f1"]!, 6.0 / 7, accuracy: 1e-12)
         XCTAssertEqual(m["accuracy"]!, 2.0 / 3, accuracy: 1e-12, "rows 0 and 1 are exactly right")
         XCTAssertEqual(m["roc_auc"]!, 1, accuracy: 1e-12)
-        // No single threshold makes both classes right: (0.2, 0.6] gives 2/3 and 1, (0.7, 0.8] gives
+        // No single threshold makes both classes right: (0.2, 0.6] gives 2/3 and 1, (0.72, 0.8] gives
         // 1 and 2/3, both 5/6; tuning takes the lowest grid point of the best, 0.25.
-        let tuned = Metrics.tunedThreshold(probabilities: p, labels: y, classes: 2)
-        XCTAssertEqual(tuned, 0.25, accuracy: 1e-12)
-        XCTAssertEqual(Metrics.multilabel(probabilities: p, labels: y, classes: 2, threshold: tuned)["f1"]!, 5.0 / 6, accuracy: 1e-12)
+        let tuned = Metrics.tunedThresholds(probabilities: p, labels: y, classes: 2)
+        XCTAssertEqual(tuned, [0.25, 0.25])
+        XCTAssertEqual(Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: tuned)["f1"]!, 5.0 / 6, accuracy: 1e-12)
+        // One per class: class 0 is right for a threshold in (0.72, 0.9], lowest grid point 0.75;
+        // class 1 in (0.1, 0.6], 0.15. Both F1 1; the reported threshold is their mean.
+        let perClass = Metrics.tunedThresholds(probabilities: p, labels: y, classes: 2, perClass: true)
+        XCTAssertEqual(perClass[0], 0.75, accuracy: 1e-12)
+        XCTAssertEqual(perClass[1], 0.15, accuracy: 1e-12)
+        let mc = Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: perClass)
+        XCTAssertEqual(mc["f1"]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(mc["threshold"]!, 0.45, accuracy: 1e-12)
     }
 
     func tasksConfig() throws -> RunConfig { try RunConfig.load(path: Support.fixtures + "/tasks.yaml") }
