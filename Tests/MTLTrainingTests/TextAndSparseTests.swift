@@ -24,6 +24,12 @@ final class TextAndSparseTests: XCTestCase {
                        ["one", "two", "three", "one two", "two three"])
         XCTAssertEqual(TextFeatures.terms("ab", settings { $0.ngrams = [0, 0]; $0.charNgrams = [2, 3] }),
                        ["\u{1} a", "\u{1}ab", "\u{1}b ", "\u{1} ab", "\u{1}ab "])
+        // As scikit-learn's char_wb: whitespace-separated tokens, punctuation and one-letter tokens
+        // kept, lowercased; the words ("hi") are unchanged.
+        XCTAssertEqual(TextFeatures.terms("Hi!\t:)", settings { $0.charNgrams = [3, 3] }),
+                       ["hi", "\u{1} hi", "\u{1}hi!", "\u{1}i! ", "\u{1} :)", "\u{1}:) "])
+        XCTAssertEqual(TextFeatures.terms("a", settings { $0.ngrams = [0, 0]; $0.charNgrams = [1, 4] }),
+                       ["\u{1} ", "\u{1}a", "\u{1} ", "\u{1} a", "\u{1}a ", "\u{1} a "])
     }
 
     /// TF-IDF by hand: docs "a b b", "b c", "c c d" (single letters kept), smooth idf
