@@ -8,6 +8,10 @@ public protocol Optimizer {
     /// Applies one update; `step` counts from 1.
     func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
                 state: UnsafeMutablePointer<Float>, count: Int, learningRate: Float, step: Int)
+    /// Applies one update to the elements [offset, offset + count) of buffers of `total` elements
+    /// (state laid out for `total`), leaving every other element and its state as they are.
+    func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
+                state: UnsafeMutablePointer<Float>, total: Int, offset: Int, count: Int, learningRate: Float, step: Int)
 }
 
 /// Stochastic gradient descent with momentum and L2 weight decay, as PyTorch's SGD:
@@ -21,6 +25,11 @@ public struct SGD: Optimizer {
     }
     public var name: String { "sgd" }
     public var stateMultiplier: Int { 1 }
+
+    public func update(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                       state: UnsafeMutablePointer<Float>, total: Int, offset: Int, count: Int, learningRate: Float, step: Int) {
+        update(parameters: p + offset, gradients: g + offset, state: state + offset, count: count, learningRate: learningRate, step: step)
+    }
 
     public func update(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                        state v: UnsafeMutablePointer<Float>, count: Int, learningRate lr: Float, step: Int) {
@@ -51,7 +60,12 @@ public struct Adam: Optimizer {
     // state: m in [0, count), v in [count, 2 count)
     public func update(parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
                        state: UnsafeMutablePointer<Float>, count: Int, learningRate lr: Float, step: Int) {
-        let m = state, v = state + count
+        update(parameters: p, gradients: g, state: state, total: count, offset: 0, count: count, learningRate: lr, step: step)
+    }
+
+    public func update(parameters p0: UnsafeMutablePointer<Float>, gradients g0: UnsafePointer<Float>,
+                       state: UnsafeMutablePointer<Float>, total: Int, offset: Int, count: Int, learningRate lr: Float, step: Int) {
+        let p = p0 + offset, g = g0 + offset, m = state + offset, v = state + total + offset
         let b1 = beta1, b2 = beta2, eps = epsilon
         let c1 = 1 - Float(Double(b1).power(step)), c2 = 1 - Float(Double(b2).power(step))
         let stepSize = lr / c1

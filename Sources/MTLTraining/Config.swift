@@ -129,6 +129,10 @@ public struct TrainingConfig: Sendable, Equatable {
     public var minLearningRate: Double
     public var seed: UInt64
     public var threads: Int
+    /// "lazy": the optimizer updates only the rows of a sparse projection table that the step's
+    /// global batch touches (their momentum and weight decay wait until they are touched again);
+    /// "dense": every parameter every step.
+    public var sparseUpdates: String = "dense"
     /// Tasks with their own data sets: how a global batch mixes them.
     public var sampling: String = "proportional"
     public var samplingTemperature: Double = 2
@@ -406,6 +410,7 @@ public struct RunConfig: Sendable, Equatable {
             minLearningRate: try tr.double("min_learning_rate", default: 0, range: 0...10),
             seed: UInt64(try tr.int("seed", default: 0, min: 0)),
             threads: try tr.int("threads", default: 1, min: 1))
+        training.sparseUpdates = try tr.choice("sparse_updates", ["dense", "lazy"], default: "dense")
         training.sampling = try tr.choice("sampling", ["proportional", "uniform", "temperature"], default: "proportional")
         training.samplingTemperature = try tr.double("sampling_temperature", default: 2, range: 1e-3...1e6)
         training.epochTask = try tr.string("epoch_task")

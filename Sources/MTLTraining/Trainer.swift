@@ -295,8 +295,16 @@ public final class Trainer {
         }
         currentBatch = (order, globalStart, globalCount)
         step += 1
-        if let p = probe, step % p.every == 0 { try measureRelationships(p, localCount: localCount) }
-        model.store.zeroGradients()
+        var probed = false
+        if let p = probe, step % p.every == 0 { try measureRelationships(p, localCount: localCount); probed = true }
+        if lazyRows {
+            // Only the previous step's touched table rows (and the other tensors) hold gradients,
+            // unless the probe's passes wrote others.
+            if probed { model.store.zeroGradients() } else { zeroGradients(tableRows: touchedRows) }
+            collectTouchedRows(order: order, globalStart: globalStart, globalCount: globalCount)
+        } else {
+            model.store.zeroGradients()
+        }
         var lossSum = 0.0
         for t in stepLosses.indices { stepLosses[t] = 0 }
         if localCount > 0 {
@@ -344,10 +352,54 @@ public final class Trainer {
         if config.training.clipNorm > 0 {
             clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
         }
-        optimizer.update(parameters: model.store.values.pointer, gradients: model.store.gradients.pointer,
-                         state: optimizerState.pointer, count: model.store.count,
-                         learningRate: rate, step: step)
+        if lazyRows {
+            let total = model.store.count, p = model.store.values.pointer, g = model.store.gradients.pointer
+            for e in nonTableEntries {
+                optimizer.update(parameters: p, gradients: g, state: optimizerState.pointer, total: total,
+                                 offset: e.offset, count: e.count, learningRate: rate, step: step)
+            }
+            for e in sparseTables {
+                let width = e.shape[1]
+                for j in touchedRows {
+                    optimizer.update(parameters: p, gradients: g, state: optimizerState.pointer, total: total,
+                                     offset: e.offset + Int(j) * width, count: width, learningRate: rate, step: step)
+                }
+            }
+        } else {
+            optimizer.update(parameters: model.store.values.pointer, gradients: model.store.gradients.pointer,
+                             state: optimizerState.pointer, count: model.store.count,
+                             learningRate: rate, step: step)
+        }
         return lossSum
+    }
+
+    /// `training.sparse_updates: lazy` with a sparse projection: each step zeroes, all-reduces and
+    /// updates only the table rows its global batch touches. Every rank lists the same rows, so
+    /// the ranks stay identical; the rows no sample touches keep their values and optimizer state.
+    lazy var lazyRows: Bool = config.training.sparseUpdates == "lazy" && !sparseTables.isEmpty && data.train.sparse != nil
+
+    /// Zeroes the gradients of every tensor but the sparse tables, and of the tables' given rows.
+    func zeroGradients(tableRows rows: [Int32]) {
+        let g = model.store.gradients.pointer
+        for e in nonTableEntries { (g + e.offset).update(repeating: 0, count: e.count) }
+        for e in sparseTables {
+            let width = e.shape[1]
+            for j in rows { (g + e.offset + Int(j) * width).update(repeating: 0, count: width) }
+        }
+    }
+
+    /// The distinct sparse-block columns (table rows) of the global batch's rows, in `touchedRows`.
+    func collectTouchedRows(order: [Int], globalStart: Int, globalCount: Int) {
+        guard let sparse = data.train.sparse else { touchedRows.removeAll(); return }
+        if touchStamp.count != sparse.width { touchStamp = [Int](repeating: -1, count: sparse.width) }
+        touchedRows.removeAll(keepingCapacity: true)
+        for i in globalStart..<(globalStart + globalCount) {
+            let r = order[i]
+            for k in sparse.rowStart[r]..<sparse.rowStart[r + 1] {
+                let j = Int(sparse.index[k])
+                if touchStamp[j] != step { touchStamp[j] = step; touchedRows.append(sparse.index[k]) }
+            }
+        }
     }
 
     /// The forward pass of the step in progress on this rank's rows (dropout as in training).
@@ -378,18 +430,10 @@ public final class Trainer {
     /// each lists the same touched rows and the all-reduce carries only those rows (plus every other
     /// tensor) instead of the whole table: the same sum, a fraction of the bytes.
     func allreduceGradients(order: [Int], globalStart: Int, globalCount: Int) throws {
-        guard comm.size > 1, !sparseTables.isEmpty, let sparse = data.train.sparse else {
+        guard comm.size > 1, !sparseTables.isEmpty, data.train.sparse != nil else {
             try comm.allreduceSum(model.store.gradients.buffer); return
         }
-        if touchStamp.count != sparse.width { touchStamp = [Int](repeating: -1, count: sparse.width) }
-        touchedRows.removeAll(keepingCapacity: true)
-        for i in globalStart..<(globalStart + globalCount) {
-            let r = order[i]
-            for k in sparse.rowStart[r]..<sparse.rowStart[r + 1] {
-                let j = Int(sparse.index[k])
-                if touchStamp[j] != step { touchStamp[j] = step; touchedRows.append(sparse.index[k]) }
-            }
-        }
+        if !lazyRows { collectTouchedRows(order: order, globalStart: globalStart, globalCount: globalCount) }
         let grads = model.store.gradients.pointer
         let width = sparseTables[0].shape[1]
         let other = nonTableEntries.reduce(0) { $0 + $1.count }

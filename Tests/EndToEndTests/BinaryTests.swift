@@ -257,7 +257,9 @@ final class BinaryTests: XCTestCase {
             .replacingOccurrences(of: "tasks-", with: Self.fixtures + "/tasks-")
         try fixture.replacingOccurrences(of: "min_count: 2}", with: "min_count: 2, hashing_bits: 7}")
             .write(toFile: dir + "/hashed.yaml", atomically: true, encoding: .utf8)
-        for (name, config) in [("vocabulary", Self.fixtures + "/tasks.yaml"), ("hashing", dir + "/hashed.yaml")] {
+        try fixture.replacingOccurrences(of: "training:\n", with: "training:\n  sparse_updates: lazy\n")
+            .write(toFile: dir + "/lazy.yaml", atomically: true, encoding: .utf8)
+        for (name, config) in [("vocabulary", Self.fixtures + "/tasks.yaml"), ("hashing", dir + "/hashed.yaml"), ("lazy", dir + "/lazy.yaml")] {
             var runs: [Int: [Float]] = [:]
             for n in [1, 2, 3] {
                 let out = dir + "/\(name)-\(n)"

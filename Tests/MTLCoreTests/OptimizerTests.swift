@@ -35,6 +35,28 @@ final class OptimizerTests: XCTestCase {
         XCTAssertEqual(s[1], 0.00131193775, accuracy: 5e-8)
     }
 
+    /// An update of a slice changes that slice and its state exactly as the whole update does,
+    /// and nothing else (Adam's second-moment state lives `total` floats after the first).
+    func testSliceUpdateMatchesTheWholeUpdateThereAndLeavesTheRest() {
+        let g: [Float] = [0.5, -0.25, 1, 0.125, -2, 0.75]
+        let optimizers: [Optimizer] = [SGD(momentum: 0.9, weightDecay: 0.1), Adam(weightDecay: 0.01), Adam(weightDecay: 0.5, decoupled: true)]
+        for o in optimizers {
+            var whole: [Float] = [1, -2, 0.5, 3, -1, 2], wholeState = [Float](repeating: 0.25, count: 6 * o.stateMultiplier)
+            var part = whole, partState = wholeState
+            for step in 1...3 {
+                o.update(parameters: &whole, gradients: g, state: &wholeState, count: 6, learningRate: 0.1, step: step)
+                o.update(parameters: &part, gradients: g, state: &partState, total: 6, offset: 2, count: 3, learningRate: 0.1, step: step)
+            }
+            for i in 0..<6 {
+                let inSlice = (2..<5).contains(i)
+                XCTAssertEqual(part[i], inSlice ? whole[i] : [1, -2, 0.5, 3, -1, 2][i], "\(o.name) parameter \(i)")
+                for k in 0..<o.stateMultiplier {
+                    XCTAssertEqual(partState[k * 6 + i], inSlice ? wholeState[k * 6 + i] : 0.25, "\(o.name) state \(k) of \(i)")
+                }
+            }
+        }
+    }
+
     func testAdamWDecouplesWeightDecay() {
         var p: [Float] = [2], s: [Float] = [0, 0]
         Adam(weightDecay: 0.5, decoupled: true).update(parameters: &p, gradients: [0.5], state: &s, count: 1, learningRate: 0.1, step: 1)

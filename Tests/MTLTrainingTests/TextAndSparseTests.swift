@@ -106,6 +106,51 @@ final class TextAndSparseTests: XCTestCase {
 
     func tasksConfig() throws -> RunConfig { try RunConfig.load(path: Support.fixtures + "/tasks.yaml") }
 
+    /// The parameters (not the optimizer state) of a checkpoint, as raw bytes per tensor name.
+    func parameterBytes(_ f: SafeTensors.File) -> [String: Data] {
+        var out: [String: Data] = [:]
+        for (name, t) in f.tensors where !name.hasPrefix("optimizer.") {
+            out[name] = f.bytes.subdata(in: (f.dataStart + t.begin)..<(f.dataStart + t.end))
+        }
+        return out
+    }
+
+    /// `sparse_updates: lazy` touches exactly the rows the global batch touches: with plain SGD
+    /// (no momentum, no weight decay) the untouched rows would not move anyway, so lazy and dense
+    /// training give the same parameters bit for bit, which they would not if a touched row were
+    /// missed or a stale gradient row survived the partial zeroing. With Adam the untouched rows
+    /// do move in dense mode (momentum), so the two differ there; lazy resumes exactly.
+    func testLazySparseUpdatesTouchTheBatchRowsOnly() throws {
+        var l = Logger(label: "test"); l.logLevel = .error
+        var config = try tasksConfig()
+        config.training.epochs = 2
+        config.training.optimizer = "sgd"
+        config.training.momentum = 0
+        config.training.learningRate = 0.5
+        func train(_ c: RunConfig) throws -> SafeTensors.File {
+            let dir = Support.temporaryDirectory()
+            try TrainingRun(config: c, comm: SingleProcessCommunicator(), options: .init(output: dir), logger: l).run()
+            return try SafeTensors.read(path: dir + "/checkpoints/epoch-0002.safetensors")
+        }
+        var lazy = config
+        lazy.training.sparseUpdates = "lazy"
+        let d = parameterBytes(try train(config)), z = parameterBytes(try train(lazy))
+        let tables = d.keys.filter { $0.hasSuffix("sparse.weight") }
+        XCTAssertFalse(tables.isEmpty, "the fixture has a sparse projection")
+        XCTAssertEqual(Set(d.keys), Set(z.keys))
+        for name in d.keys { XCTAssertEqual(d[name], z[name], "SGD, \(name): lazy differs from dense") }
+
+        var adam = config
+        adam.training.optimizer = "adam"
+        adam.training.learningRate = 0.01
+        var adamLazy = adam
+        adamLazy.training.sparseUpdates = "lazy"
+        let ad = parameterBytes(try train(adam)), az = parameterBytes(try train(adamLazy))
+        XCTAssertTrue(tables.contains { ad[$0] != az[$0] }, "Adam: lazy rows keep their momentum's pull out")
+        let (x, y) = try Support.uninterruptedAndResumed(adamLazy)
+        XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "lazy Adam resumes exactly")
+    }
+
     func testTasksWithTheirOwnFilesShareOneInputSpace() throws {
         let data = try LoadedData.load(config: try tasksConfig())
         XCTAssertEqual(data.train.rows, 180 + 240)
