@@ -101,23 +101,29 @@ public enum TextFeatures {
             }
         }
         if s.charNgrams[1] >= 1 {
+            // The padded token as UTF-8 bytes and the byte offset of each of its scalars, so an
+            // n-gram is one byte slice decoded (far cheaper than building it scalar by scalar).
             let t = s.lowercase ? text.lowercased() : text
-            var token: [Unicode.Scalar] = [" "]
+            var token: [UInt8] = [0x20], starts: [Int] = [0], gram: [UInt8] = []
+            let lo = max(1, s.charNgrams[0]), hi = s.charNgrams[1]
             func flush() {
-                guard token.count > 1 else { return }
-                token.append(" ")
-                for n in max(1, s.charNgrams[0])...s.charNgrams[1] where token.count >= n {
-                    for i in 0...(token.count - n) {
-                        var gram = String.UnicodeScalarView()
-                        gram.append("\u{1}")
-                        gram.append(contentsOf: token[i..<(i + n)])
-                        out.append(String(gram))
+                guard starts.count > 1 else { return }
+                starts.append(token.count); token.append(0x20); starts.append(token.count)
+                let scalars = starts.count - 1
+                for n in lo...max(lo, hi) where scalars >= n {
+                    for i in 0...(scalars - n) {
+                        gram.removeAll(keepingCapacity: true)
+                        gram.append(1)
+                        gram.append(contentsOf: token[starts[i]..<starts[i + n]])
+                        out.append(String(decoding: gram, as: UTF8.self))
                     }
                 }
-                token.removeSubrange(1...)
+                token.removeSubrange(1...); starts.removeSubrange(1...)
             }
             for u in t.unicodeScalars {
-                if u.properties.isWhitespace { flush() } else { token.append(u) }
+                let v = u.value
+                let space = v < 0x80 ? (v == 0x20 || (v >= 0x09 && v <= 0x0D)) : u.properties.isWhitespace
+                if space { flush() } else { starts.append(token.count); token.append(contentsOf: UTF8.encode(u)!) }
             }
             flush()
         }
