@@ -111,15 +111,27 @@ final class CheckpointTests: XCTestCase {
     /// and writes no checkpoint of the epoch that diverged.
     func testDivergedTrainingStopsWithAnError() throws {
         var config = try Support.fixtureConfig()
+        // A warm-up over four epochs to a rate far too high: epoch 1 trains, a later one diverges.
         config.training.optimizer = "sgd"
-        config.training.learningRate = 10
+        config.training.learningRate = 3
         config.training.momentum = 0.99
-        config.training.epochs = 3
+        config.training.warmupSteps = 180
+        config.training.schedule = "constant"
+        config.training.epochs = 4
         let dir = Support.temporaryDirectory()
-        Support.assertUserError(["training diverged", "non-finite training loss", "training.learning_rate", "training.clip_norm"]) {
+        do {
             try TrainingRun(config: config, comm: SingleProcessCommunicator(), options: .init(output: dir), logger: logger()).run()
+            XCTFail("the run did not diverge")
+        } catch let e as UserError {
+            for fragment in ["training diverged", "non-finite training loss", "training.learning_rate", "training.clip_norm"] {
+                XCTAssertTrue(e.description.contains(fragment), "'\(fragment)' missing from: \(e.description)")
+            }
+            // "... in epoch N": no checkpoint of epoch N; the epoch before it is kept.
+            let epoch = Int(e.message.split(separator: " ").last ?? "") ?? 0
+            XCTAssertGreaterThan(epoch, 1, "diverges after a good epoch: \(e.message)")
+            let written = Set((try? FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints")) ?? [])
+            XCTAssertFalse(written.contains(String(format: "epoch-%04d.safetensors", epoch)), "the diverged epoch left a checkpoint")
+            XCTAssertTrue(written.contains(String(format: "epoch-%04d.safetensors", epoch - 1)), "the last good epoch is kept: \(written)")
         }
-        let written = (try? FileManager.default.contentsOfDirectory(atPath: dir + "/checkpoints")) ?? []
-        XCTAssertLessThan(written.filter { $0.hasSuffix(".safetensors") }.count, 3, "the diverged epoch left no checkpoint")
     }
 }
