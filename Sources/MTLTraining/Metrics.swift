@@ -104,8 +104,8 @@ public enum Metrics {
     }
 
     /// Multi-label metrics from per-class probabilities (rows of `classes` values) at a decision
-    /// threshold per class (`threshold` in the result: their mean): macro F1 (`f1`, the mean over classes), micro F1 (over all row-class pairs),
-    /// exact-match accuracy, the mean per-class ROC-AUC and PR-AUC over the classes that have
+    /// threshold per class (`threshold` in the result: their mean): macro F1 (`f1`, the mean over
+    /// classes), micro F1 (over all row-class pairs), exact-match accuracy, the mean per-class ROC-AUC and PR-AUC over the classes that have
     /// both labels, and log-loss (mean over classes).
     public static func multilabel(probabilities: [[Double]], labels: [[Bool]], classes: Int, thresholds threshold: [Double]) -> [String: Double] {
         precondition(threshold.count == classes, "one threshold per class")

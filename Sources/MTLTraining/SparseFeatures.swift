@@ -90,7 +90,11 @@ public enum TextFeatures {
     /// 0.580 / 0.660 on Ekman / sentiment with n-grams of such tokens, 0.559 / 0.634 with n-grams
     /// of the words alone).
     public static func terms(_ text: String, _ s: TextSettings) -> [String] {
-        let w = words(text, s)
+        // Lowercased once for the words and the character n-grams.
+        let t = s.lowercase ? text.lowercased() : text
+        var asIs = s
+        asIs.lowercase = false
+        let w = words(t, asIs)
         var out: [String] = []
         out.reserveCapacity(w.count * max(1, s.ngrams[1] - s.ngrams[0] + 1))
         if s.ngrams[1] >= 1 {
@@ -103,7 +107,6 @@ public enum TextFeatures {
         if s.charNgrams[1] >= 1 {
             // The padded token as UTF-8 bytes and the byte offset of each of its scalars, so an
             // n-gram is one byte slice decoded (far cheaper than building it scalar by scalar).
-            let t = s.lowercase ? text.lowercased() : text
             var token: [UInt8] = [0x20], starts: [Int] = [0], gram: [UInt8] = []
             let lo = max(1, s.charNgrams[0]), hi = s.charNgrams[1]
             func flush() {

@@ -79,7 +79,7 @@ final class TextAndSparseTests: XCTestCase {
         }
     }
 
-    func testMultiLabelMetricsByHand() {
+    func testMultiLabelMetricsByHand() throws {
         // Class 0: predicted (0.9, 0.2, 0.72) vs truth (1, 0, 0); class 1: (0.1, 0.8, 0.6) vs (0, 1, 1).
         let p: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.72, 0.6]]
         let y: [[Bool]] = [[true, false], [false, true], [false, true]]
@@ -100,6 +100,15 @@ final class TextAndSparseTests: XCTestCase {
         XCTAssertEqual(perClass[0], 0.75, accuracy: 1e-12)
         XCTAssertEqual(perClass[1], 0.15, accuracy: 1e-12)
         let mc = Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: perClass)
+        // The config key: `tune-per-class` asks for tuning, per class; `tune` per task.
+        let dir = Support.temporaryDirectory()
+        let yaml = try String(contentsOfFile: Support.fixtures + "/tasks.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "tasks-", with: Support.fixtures + "/tasks-")
+        Support.write(yaml.replacingOccurrences(of: "threshold: tune", with: "threshold: tune-per-class"), to: dir + "/c.yaml")
+        let tags = try RunConfig.load(path: dir + "/c.yaml").tasks[2]
+        XCTAssertNil(tags.threshold)
+        XCTAssertTrue(tags.thresholdPerClass)
+        XCTAssertFalse(try tasksConfig().tasks[2].thresholdPerClass)
         XCTAssertEqual(mc["f1"]!, 1, accuracy: 1e-12)
         XCTAssertEqual(mc["threshold"]!, 0.45, accuracy: 1e-12)
     }
