@@ -1,6 +1,16 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// Modules by concern; each depends only on those above it:
+//   MTLCore            tensors, BLAS/LAPACK, layers, losses, optimizers (no I/O, no MPI)
+//   MTLDistributed     Communicator, single process, collective checks, GradientSynchronizer
+//   MTLMPI             the only module importing MPI
+//   MTLData            tables, text and sparse features, preprocessing, loaded data, sampling
+//   MTLModels          the MultiTaskModel protocol and one file per architecture
+//   MTLWeighting       the TaskWeighting protocols and one file per method
+//   MTLTraining        config, trainer, run, checkpoints, evaluation and metrics
+//   MTLCompare         compare, the relationship probe, advice, the HTML report
+//   mtl-worker         the command line: composes the rest
 let package = Package(
     name: "mtl-worker",
     platforms: [.macOS(.v13)],
@@ -20,27 +30,47 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
 
-        // Tensors, BLAS, layers, losses, optimizers. No MPI, no I/O.
         .target(name: "MTLCore", dependencies: ["CBLAS"]),
-        // The communicator protocol and its single-process implementation.
-        .target(name: "MTLDistributed", dependencies: []),
-        // The only module that imports MPI.
+        .target(name: "MTLDistributed", dependencies: ["MTLCore"]),
         .target(name: "MTLMPI", dependencies: ["CMPI", "MTLDistributed"]),
-        // Config, data, models, trainer, metrics, checkpoints.
+        .target(name: "MTLData", dependencies: ["MTLCore", "MTLDistributed", "CZlib"]),
+        .target(name: "MTLModels", dependencies: ["MTLCore"]),
+        .target(name: "MTLWeighting", dependencies: ["MTLCore"]),
         .target(name: "MTLTraining", dependencies: [
-            "MTLCore", "MTLDistributed", "CZlib",
+            "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting",
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "MTLCompare", dependencies: [
+            "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "mtl-worker", dependencies: [
-            "MTLTraining", "MTLMPI", "MTLDistributed", "MTLCore",
+            "MTLCore", "MTLDistributed", "MTLMPI", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
-        .testTarget(name: "MTLCoreTests", dependencies: ["MTLCore"]),
-        .testTarget(name: "MTLTrainingTests", dependencies: ["MTLTraining", "MTLCore", "MTLDistributed"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MTLTraining"]),
+        // Test helpers shared by the test targets: fixtures, temporary folders, gradient checks.
+        .target(name: "MTLTestSupport", dependencies: ["MTLCore", "MTLDistributed", "MTLTraining",
+                                                        .product(name: "Logging", package: "swift-log")],
+                path: "Tests/Support"),
+        // A test target per module; EndToEndTests run the built binary.
+        .testTarget(name: "MTLCoreTests", dependencies: ["MTLCore", "MTLTestSupport"]),
+        .testTarget(name: "MTLDistributedTests", dependencies: ["MTLCore", "MTLDistributed"]),
+        .testTarget(name: "MTLDataTests", dependencies: ["MTLCore", "MTLDistributed", "MTLData", "MTLTraining", "MTLTestSupport"]),
+        .testTarget(name: "MTLModelsTests", dependencies: ["MTLCore", "MTLData", "MTLModels", "MTLTraining", "MTLTestSupport"]),
+        .testTarget(name: "MTLWeightingTests", dependencies: ["MTLCore", "MTLWeighting"]),
+        .testTarget(name: "MTLTrainingTests", dependencies: [
+            "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "MTLCompareTests", dependencies: [
+            "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare", "MTLTestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "EndToEndTests", dependencies: []),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -76,43 +76,38 @@ public final class MPICommunicator: Communicator, FinalizableCommunicator {
     // MPI counts are Int32: long buffers go in chunks.
     private static let chunk = 1 << 28
 
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws {
+    /// One path for every element type: the buffer in chunks of at most `chunk` elements.
+    private func chunked<T: MPIDatatype>(_ buffer: UnsafeMutableBufferPointer<T>,
+                                         _ call: (UnsafeMutablePointer<T>, Int32) -> Int32, _ name: String) throws {
         guard size > 1, let base = buffer.baseAddress else { return }
         var start = 0
         while start < buffer.count {
             let n = min(Self.chunk, buffer.count - start)
-            try Self.check(MPI_Allreduce(mtl_mpi_in_place(), base + start, Int32(n), mtl_mpi_float(),
-                                         mtl_mpi_sum(), comm), "MPI_Allreduce(float, sum)")
+            try Self.check(call(base + start, Int32(n)), name)
             start += n
         }
     }
 
-    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws {
-        guard size > 1, let base = buffer.baseAddress else { return }
-        var start = 0
-        while start < buffer.count {
-            let n = min(Self.chunk, buffer.count - start)
-            try Self.check(MPI_Allreduce(mtl_mpi_in_place(), base + start, Int32(n), mtl_mpi_double(),
-                                         mtl_mpi_sum(), comm), "MPI_Allreduce(double, sum)")
-            start += n
-        }
+    /// Element-wise sum over all ranks, in place, for any MPI element type.
+    public func allreduceSum<T: MPIDatatype>(of buffer: UnsafeMutableBufferPointer<T>) throws {
+        try chunked(buffer, { MPI_Allreduce(mtl_mpi_in_place(), $0, $1, T.mpiDatatype, mtl_mpi_sum(), comm) },
+                    "MPI_Allreduce(\(T.mpiName), sum)")
     }
+
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try allreduceSum(of: buffer) }
+    public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try allreduceSum(of: buffer) }
 
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws {
-        guard size > 1, let base = buffer.baseAddress else { return }
-        var start = 0
-        while start < buffer.count {
-            let n = min(Self.chunk, buffer.count - start)
-            try Self.check(MPI_Bcast(base + start, Int32(n), mtl_mpi_byte(), Int32(root), comm), "MPI_Bcast")
-            start += n
-        }
+        guard let base = buffer.baseAddress else { return }
+        let bytes = UnsafeMutableBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: buffer.count)
+        try chunked(bytes, { MPI_Bcast($0, $1, UInt8.mpiDatatype, Int32(root), comm) }, "MPI_Bcast")
     }
 
     public func allgather(_ value: UInt64) throws -> [UInt64] {
         var mine = value
         var all = [UInt64](repeating: 0, count: size)
         try all.withUnsafeMutableBufferPointer { out in
-            try Self.check(MPI_Allgather(&mine, 1, mtl_mpi_uint64(), out.baseAddress, 1, mtl_mpi_uint64(), comm),
+            try Self.check(MPI_Allgather(&mine, 1, UInt64.mpiDatatype, out.baseAddress, 1, UInt64.mpiDatatype, comm),
                            "MPI_Allgather")
         }
         return all

@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import MTLCore
+import MTLData
 import MTLDistributed
+import MTLWeighting
 
 /// The reference workloads of the PyTorch peer (shared/peers/README.md), trained on synthetic
 /// data from a fixed random linear teacher, timed between barriers.
@@ -36,9 +38,9 @@ public enum Benchmark {
             masks.append([Float](repeating: 1, count: rows))
         }
         let pre = Preprocessor(
-            numeric: (0..<dim).map { .init(name: "f\($0)", mean: 0, std: 1) }, categorical: [], encoding: "onehot",
+            numeric: (0..<dim).map { .init(name: "f\($0)", mean: 0, std: 1) }, categorical: [], encoding: .onehot,
             embeddingDim: 8, missing: [],
-            tasks: (0..<tasks).map { .init(name: "task\($0)", column: "label\($0)", kind: "binary", positive: ["1"], negative: [],
+            tasks: (0..<tasks).map { .init(name: "task\($0)", column: "label\($0)", kind: .binary, positive: ["1"], negative: [],
                                            classes: [], targetMean: 0, targetStd: 1, weight: 1) })
         let split = EncodedSplit(name: "train", rows: rows, denseWidth: dim, dense: x, categoryColumns: 0, categories: [],
                                  targets: targets, masks: masks)
@@ -49,7 +51,7 @@ public enum Benchmark {
 
     /// The config of a workload, as the peer defines it: hps = trunk 512-256, heads 64;
     /// mmoe = 8 experts 256-128, a softmax gate and a tower 64 per task; Adam lr 1e-3.
-    public static func config(workload: String, globalBatch: Int, weighting: String = "fixed") throws -> RunConfig {
+    public static func config(workload: String, globalBatch: Int, weighting: WeightingMethod = .fixed) throws -> RunConfig {
         let model: String
         switch workload {
         case "hps": model = "{architecture: hard-sharing, trunk: [512, 256], head: [64]}"
@@ -61,13 +63,13 @@ public enum Benchmark {
         tasks: [{name: task0, column: label0, kind: binary, positive: ["1"]}]
         model: \(model)
         training: {epochs: 1, batch_size: \(globalBatch), optimizer: adam, learning_rate: 0.001}
-        weighting: {method: \(weighting)}
+        weighting: {method: \(weighting.rawValue)}
         """
         return try RunConfig.parse(text: yaml, path: "<bench \(workload)>")
     }
 
     public static func run(workload: String, dim: Int, tasks: Int, batchPerRank: Int, steps: Int, warmup: Int,
-                           rows: Int, weighting: String = "fixed", comm: Communicator, logger: Logger) throws -> Result {
+                           rows: Int, weighting: WeightingMethod = .fixed, comm: Communicator, logger: Logger) throws -> Result {
         let config = try self.config(workload: workload, globalBatch: batchPerRank * comm.size, weighting: weighting)
         let data = syntheticData(rows: rows, dim: dim, tasks: tasks, seed: 0)
         let trainer = try Trainer(config: config, data: data, comm: comm, logger: logger)

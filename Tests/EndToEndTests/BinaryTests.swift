@@ -1,10 +1,12 @@
 import Foundation
 import XCTest
-@testable import MTLTraining
 
 /// Runs the built `mtl-worker` binary, alone and under launch/mpirun, and checks exit codes,
 /// messages and results.
 final class BinaryTests: XCTestCase {
+    /// The architectures the binary trains, by their command-line names.
+    static let architectures = ["hard-sharing", "late-fusion", "single-task", "cross-stitch", "mmoe", "cgc", "ple", "ensemble", "task-attention"]
+
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().path
     static let fixtures = root + "/Tests/Fixtures"
@@ -133,7 +135,7 @@ final class BinaryTests: XCTestCase {
     }
 
     func parameters(_ path: String) throws -> [Float] {
-        let file = try SafeTensors.read(path: path)
+        let file = try TensorFile(path: path)
         var out: [Float] = []
         for name in file.order where !name.hasPrefix("optimizer.") {
             let t = file.tensors[name]!
@@ -155,7 +157,7 @@ final class BinaryTests: XCTestCase {
             let out = dir + "/n\(n)"
             let r = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", out], ranks: n == 1 ? nil : n)
             XCTAssertEqual(r.status, 0, r.stderr)
-            let file = try SafeTensors.read(path: out + "/checkpoints/epoch-0002.safetensors")
+            let file = try TensorFile(path: out + "/checkpoints/epoch-0002.safetensors")
             XCTAssertEqual(file.metadata["step"], "80")
             XCTAssertEqual(file.metadata["world_size"], String(n))
             results[n] = try parameters(out + "/checkpoints/epoch-0002.safetensors")
@@ -182,7 +184,7 @@ final class BinaryTests: XCTestCase {
     /// relative after 40 steps), and evaluate reproduces the run's own test metrics from its checkpoint.
     func testEveryArchitectureAgreesAcrossWorldSizes() throws {
         let dir = temporaryDirectory()
-        for arch in architectureNames {
+        for arch in Self.architectures {
             var runs: [[Float]] = []
             for n in [1, 2] {
                 let out = dir + "/\(arch)-\(n)"
@@ -291,8 +293,8 @@ final class BinaryTests: XCTestCase {
         XCTAssertEqual(first.status, 0, first.stderr)
         let second = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/b", "--resume"], ranks: 2)
         XCTAssertEqual(second.status, 0, second.stderr)
-        let a = try SafeTensors.read(path: dir + "/a/checkpoints/epoch-0002.safetensors")
-        let b = try SafeTensors.read(path: dir + "/b/checkpoints/epoch-0002.safetensors")
+        let a = try TensorFile(path: dir + "/a/checkpoints/epoch-0002.safetensors")
+        let b = try TensorFile(path: dir + "/b/checkpoints/epoch-0002.safetensors")
         XCTAssertEqual(a.bytes.suffix(from: a.dataStart), b.bytes.suffix(from: b.dataStart))
         XCTAssertEqual(full.stdout.split(separator: "\n").dropFirst().first, second.stdout.split(separator: "\n").dropFirst().first)
     }
@@ -411,5 +413,34 @@ final class BinaryTests: XCTestCase {
         let text = try run(["advise", "--config", try compareConfig(dir), "--output", dir + "/advise-text"])
         XCTAssertEqual(text.status, 0, text.stderr)
         XCTAssert(text.stdout.contains("Shortlist") && text.stdout.contains("mean gradient cosine"), text.stdout)
+    }
+}
+
+/// A checkpoint read as the safetensors format defines it (an 8-byte little-endian header
+/// length, a JSON header of tensors and `__metadata__`, then the tensor bytes), so that these
+/// tests read what the binary wrote without the binary's own code.
+struct TensorFile {
+    struct Tensor { var shape: [Int]; var begin: Int; var end: Int }
+    let metadata: [String: String]
+    let tensors: [String: Tensor]
+    /// Tensor names in file order.
+    let order: [String]
+    let bytes: Data
+    let dataStart: Int
+
+    init(path: String) throws {
+        bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let n = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        dataStart = 8 + n
+        let header = try XCTUnwrap(try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<dataStart)) as? [String: Any])
+        metadata = header["__metadata__"] as? [String: String] ?? [:]
+        var tensors: [String: Tensor] = [:]
+        for (name, value) in header where name != "__metadata__" {
+            let info = try XCTUnwrap(value as? [String: Any])
+            let offsets = try XCTUnwrap(info["data_offsets"] as? [Int])
+            tensors[name] = Tensor(shape: try XCTUnwrap(info["shape"] as? [Int]), begin: offsets[0], end: offsets[1])
+        }
+        self.tensors = tensors
+        order = tensors.keys.sorted { tensors[$0]!.begin < tensors[$1]!.begin }
     }
 }

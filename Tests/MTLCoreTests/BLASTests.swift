@@ -1,5 +1,6 @@
 import XCTest
 @testable import MTLCore
+import MTLTestSupport
 
 final class BLASTests: XCTestCase {
     func testGemmMatchesNaiveLoopForEveryTransposition() {

@@ -1,5 +1,6 @@
 import XCTest
 @testable import MTLCore
+import MTLTestSupport
 
 final class LossTests: XCTestCase {
     let logits: [Float] = [2.5, -1.2, 0.3, -3.0, 0.9, 15, -15]

@@ -1,5 +1,6 @@
 import XCTest
 @testable import MTLCore
+import MTLTestSupport
 
 final class SparseLinearTests: XCTestCase {
     /// Three rows over width 10 (one row empty), a repeated index in another.

@@ -3,8 +3,18 @@ import MTLCore
 import MTLDistributed
 import Logging
 @testable import MTLTraining
+import MTLData
+import MTLModels
+import MTLWeighting
+import MTLTestSupport
 
 final class CheckpointTests: XCTestCase {
+    func metadata(step: Int) -> CheckpointMetadata {
+        CheckpointMetadata(step: step, epoch: 0, epochs: 1, seed: 0, config: "", configPath: "/c.yaml", overrides: [:], preprocessor: "{}",
+                           optimizer: "adam", architecture: .hardSharing, worldSize: 1, weighting: .fixed, bestMetric: "mean.roc_auc",
+                           best: nil, layout: "")
+    }
+
     func testSafeTensorsRoundTripAndLayout() throws {
         let dir = Support.temporaryDirectory()
         let store = ParameterStore()
@@ -15,7 +25,7 @@ final class CheckpointTests: XCTestCase {
         for i in 0..<state.count { state.pointer[i] = Float(i) * 0.5 }
         let path = dir + "/c.safetensors"
         try Checkpoint.write(path: path, store: store, parameters: UnsafeBufferPointer(store.values.buffer), optimizer: Adam(),
-                             state: UnsafeBufferPointer(state.buffer), metadata: ["step": "7"])
+                             state: UnsafeBufferPointer(state.buffer), metadata: metadata(step: 7))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["c.safetensors"], "no temporary file is left")
         let file = try SafeTensors.read(path: path)
         XCTAssertEqual(file.metadata["step"], "7")
@@ -81,7 +91,7 @@ final class CheckpointTests: XCTestCase {
 
     /// Exact resume holds for every architecture (one epoch, then a resumed one, against two).
     func testResumeIsExactForEveryArchitecture() throws {
-        for arch in architectureNames {
+        for arch in Architecture.allCases {
             var config = try Support.fixtureConfig()
             config.model.architecture = arch
             config.model.trunk = [8, 6]
@@ -112,11 +122,11 @@ final class CheckpointTests: XCTestCase {
     func testDivergedTrainingStopsWithAnError() throws {
         var config = try Support.fixtureConfig()
         // A warm-up over four epochs to a rate far too high: epoch 1 trains, a later one diverges.
-        config.training.optimizer = "sgd"
+        config.training.optimizer = .sgd
         config.training.learningRate = 3
         config.training.momentum = 0.99
         config.training.warmupSteps = 180
-        config.training.schedule = "constant"
+        config.training.schedule = .constant
         config.training.epochs = 4
         let dir = Support.temporaryDirectory()
         do {

@@ -1,5 +1,11 @@
 import XCTest
 @testable import MTLTraining
+import MTLCore
+import MTLDistributed
+import MTLData
+import MTLModels
+import MTLWeighting
+import MTLTestSupport
 
 final class ConfigTests: XCTestCase {
     let base = """
@@ -14,10 +20,10 @@ final class ConfigTests: XCTestCase {
 
     func testDefaults() throws {
         let c = try RunConfig.parse(text: base, path: "/x/c.yaml")
-        XCTAssertEqual(c.model.architecture, "hard-sharing")
+        XCTAssertEqual(c.model.architecture, .hardSharing)
         XCTAssertEqual(c.model.trunk, [256, 128])
         XCTAssertEqual(c.training.batchSize, 256)
-        XCTAssertEqual(c.training.optimizer, "adam")
+        XCTAssertEqual(c.training.optimizer, .adam)
         XCTAssertEqual(c.training.learningRate, 1e-3)
         XCTAssertEqual(c.checkpoint.keepLast, 2)
         XCTAssertEqual(c.resolve("t.csv"), "/x/t.csv")
@@ -62,15 +68,15 @@ final class ConfigTests: XCTestCase {
         var c = try RunConfig.parse(text: base + "\nmodel: {experts: 0}\n", path: "c.yaml")
         Support.assertUserError(["architecture mmoe", "model.experts"]) { try c.apply(overrides: ["model.architecture": "mmoe"]) }
         try c.apply(overrides: ["model.architecture": "cgc", "training.epochs": "3"])
-        XCTAssertEqual(c.model.architecture, "cgc")
+        XCTAssertEqual(c.model.architecture, .cgc)
         XCTAssertEqual(c.training.epochs, 3)
         XCTAssertEqual(c.overrides, ["model.architecture": "cgc", "training.epochs": "3"])
     }
 
     func testWeightingSection() throws {
-        XCTAssertEqual(try RunConfig.parse(text: base, path: "c.yaml").weighting, WeightingConfig.default)
+        XCTAssertEqual(try RunConfig.parse(text: base, path: "c.yaml").weighting, WeightingConfig())
         let c = try RunConfig.parse(text: base + "\nweighting:\n  method: cagrad\n  cagrad_c: 0.2\n", path: "c.yaml")
-        XCTAssertEqual(c.weighting.method, "cagrad")
+        XCTAssertEqual(c.weighting.method, .cagrad)
         XCTAssertEqual(c.weighting.cagradC, 0.2)
         Support.assertUserError(["c.yaml:10", "weighting.gradvac_bet", "gradvac_beta"]) {
             _ = try RunConfig.parse(text: base + "\nweighting:\n  method: gradvac\n  gradvac_bet: 0.1\n", path: "c.yaml")
@@ -85,7 +91,7 @@ final class ConfigTests: XCTestCase {
         var ok = try RunConfig.parse(text: base + "\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml")
         Support.assertUserError(["weighting.gradients", "mmoe"]) { try ok.apply(overrides: ["model.architecture": "mmoe"]) }
         try ok.apply(overrides: ["weighting.method": "upgrad"])
-        XCTAssertEqual(ok.weighting.method, "upgrad")
+        XCTAssertEqual(ok.weighting.method, .upgrad)
         Support.assertUserError(["weighting.method=nope"]) { try ok.apply(overrides: ["weighting.method": "nope"]) }
     }
 

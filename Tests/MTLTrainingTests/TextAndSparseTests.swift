@@ -4,96 +4,28 @@ import XCTest
 import MTLCore
 import MTLDistributed
 @testable import MTLTraining
+import MTLData
+import MTLModels
+import MTLWeighting
+import MTLTestSupport
 
 /// Text features, sparse inputs, multi-label targets and tasks with their own data sets.
 final class TextAndSparseTests: XCTestCase {
-    func settings(_ adjust: (inout TextSettings) -> Void = { _ in }) -> TextSettings {
-        var s = TextSettings.default
-        adjust(&s)
-        return s
-    }
-
-    func testWordsAreUnicodeAware() {
-        XCTAssertEqual(TextFeatures.words("Ça VA, l'été! naïve_x 42 b ÜBER", settings()).map(String.init),
-                       ["ça", "va", "été", "naïve_x", "42", "über"])
-        XCTAssertEqual(TextFeatures.words("Ab cD", settings { $0.lowercase = false; $0.minTokenLength = 1 }).map(String.init), ["Ab", "cD"])
-    }
-
-    func testWordAndCharacterNgrams() {
-        XCTAssertEqual(TextFeatures.terms("one two three", settings { $0.ngrams = [1, 2] }),
-                       ["one", "two", "three", "one two", "two three"])
-        XCTAssertEqual(TextFeatures.terms("ab", settings { $0.ngrams = [0, 0]; $0.charNgrams = [2, 3] }),
-                       ["\u{1} a", "\u{1}ab", "\u{1}b ", "\u{1} ab", "\u{1}ab "])
-        // As scikit-learn's char_wb: whitespace-separated tokens, punctuation and one-letter tokens
-        // kept, lowercased; the words ("hi") are unchanged.
-        XCTAssertEqual(TextFeatures.terms("Hi!\t:)", settings { $0.charNgrams = [3, 3] }),
-                       ["hi", "\u{1} hi", "\u{1}hi!", "\u{1}i! ", "\u{1} :)", "\u{1}:) "])
-        XCTAssertEqual(TextFeatures.terms("a", settings { $0.ngrams = [0, 0]; $0.charNgrams = [1, 4] }),
-                       ["\u{1} ", "\u{1}a", "\u{1} ", "\u{1} a", "\u{1}a ", "\u{1} a "])
-    }
-
-    /// TF-IDF by hand: docs "a b b", "b c", "c c d" (single letters kept), smooth idf
-    /// ln((1 + n) / (1 + df)) + 1, raw tf, L2-normalised rows.
-    func testTfidfMatchesTheFormula() throws {
-        let s = settings { $0.minTokenLength = 1; $0.minCount = 1; $0.sublinearTF = false }
-        let field = try TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: s)
-        XCTAssertEqual(field.vocabulary, ["a", "b", "c", "d"])
-        let idf = [log(4.0 / 2) + 1, log(4.0 / 3) + 1, log(4.0 / 3) + 1, log(4.0 / 2) + 1]
-        for i in 0..<4 { XCTAssertEqual(Double(field.idf![i]), idf[i], accuracy: 1e-6) }
-        let entries = try field.encode("a b b z", lookup: field.lookup, missing: false, where: { "x" })
-        let raw = [idf[0], 2 * idf[1]], norm = (raw[0] * raw[0] + raw[1] * raw[1]).squareRoot()
-        XCTAssertEqual(entries.map(\.0), [0, 1], "the unknown word z is dropped")
-        XCTAssertEqual(Double(entries[0].1), raw[0] / norm, accuracy: 1e-6)
-        XCTAssertEqual(Double(entries[1].1), raw[1] / norm, accuracy: 1e-6)
-        // Sublinear tf: 1 + ln 2 for the repeated b.
-        let sub = try TextFeatures.fit(name: "t", documents: ["a b b", "b c", "c c d"], settings: settings { $0.minTokenLength = 1; $0.minCount = 1 })
-        let e2 = try sub.encode("a b b", lookup: sub.lookup, missing: false, where: { "x" })
-        XCTAssertEqual(Double(e2[1].1 / e2[0].1), (1 + log(2)) * idf[1] / idf[0], accuracy: 1e-5)
-    }
-
-    func testVocabularyLimitsAndHashing() throws {
-        let docs = ["x y z", "x y", "x", "w"]
-        let s = settings { $0.minTokenLength = 1 }
-        XCTAssertEqual(try TextFeatures.fit(name: "t", documents: docs, settings: s).vocabulary, ["x", "y"], "min_count 2")
-        XCTAssertEqual(try TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.minCount = 1; $0.maxVocabulary = 2 }).vocabulary,
-                       ["x", "y"], "the two most frequent")
-        let hashed = try TextFeatures.fit(name: "t", documents: docs, settings: settings { $0.minTokenLength = 1; $0.hashingBits = 4 })
-        XCTAssertEqual(hashed.width, 16)
-        XCTAssertNil(hashed.vocabulary)
-        let counts = TextFeatures.counts("x x y", hashed.text!, lookup: nil)
-        XCTAssertEqual(counts.values.reduce(0, +), 3)
-        XCTAssert(counts.keys.allSatisfy { $0 >= 0 && $0 < 16 })
-    }
-
-    func testSparseNumbersAndTheirErrors() throws {
-        let pairs = SparseField(name: "f", kind: "pairs", width: 8)
-        let e = try pairs.encode("5:0.5 2:-1", lookup: nil, missing: false, where: { "f.csv:3" })
-        XCTAssertEqual(e.map(\.0), [2, 5]); XCTAssertEqual(e.map(\.1), [-1, 0.5])
-        let bits = SparseField(name: "f", kind: "indices", width: 8)
-        XCTAssertEqual(try bits.encode("7 0", lookup: nil, missing: false, where: { "" }).map(\.0), [0, 7])
-        Support.assertUserError(["f.csv:3", "column 'f'", "index 8", "width 8"]) {
-            _ = try bits.encode("1 8", lookup: nil, missing: false, where: { "f.csv:3" })
-        }
-        Support.assertUserError(["f.csv:4", "index:value"]) {
-            _ = try pairs.encode("3", lookup: nil, missing: false, where: { "f.csv:4" })
-        }
-    }
-
     func testMultiLabelMetricsByHand() throws {
         // Class 0: predicted (0.9, 0.2, 0.72) vs truth (1, 0, 0); class 1: (0.1, 0.8, 0.6) vs (0, 1, 1).
         let p: [[Double]] = [[0.9, 0.1], [0.2, 0.8], [0.72, 0.6]]
         let y: [[Bool]] = [[true, false], [false, true], [false, true]]
         let m = Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: [0.5, 0.5])
         // Class 0: tp 1, fp 1 -> F1 2/3; class 1: tp 2 -> F1 1. Micro: tp 3, fp 1, fn 0 -> 6/7.
-        XCTAssertEqual(m["f1"]!, (2.0 / 3 + 1) / 2, accuracy: 1e-12)
-        XCTAssertEqual(m["micro_f1"]!, 6.0 / 7, accuracy: 1e-12)
-        XCTAssertEqual(m["accuracy"]!, 2.0 / 3, accuracy: 1e-12, "rows 0 and 1 are exactly right")
-        XCTAssertEqual(m["roc_auc"]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(m[.f1]!, (2.0 / 3 + 1) / 2, accuracy: 1e-12)
+        XCTAssertEqual(m[.microF1]!, 6.0 / 7, accuracy: 1e-12)
+        XCTAssertEqual(m[.accuracy]!, 2.0 / 3, accuracy: 1e-12, "rows 0 and 1 are exactly right")
+        XCTAssertEqual(m[.rocAUC]!, 1, accuracy: 1e-12)
         // No single threshold makes both classes right: (0.2, 0.6] gives 2/3 and 1, (0.72, 0.8] gives
         // 1 and 2/3, both 5/6; tuning takes the lowest grid point of the best, 0.25.
         let tuned = Metrics.tunedThresholds(probabilities: p, labels: y, classes: 2)
         XCTAssertEqual(tuned, [0.25, 0.25])
-        XCTAssertEqual(Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: tuned)["f1"]!, 5.0 / 6, accuracy: 1e-12)
+        XCTAssertEqual(Metrics.multilabel(probabilities: p, labels: y, classes: 2, thresholds: tuned)[.f1]!, 5.0 / 6, accuracy: 1e-12)
         // One per class: class 0 is right for a threshold in (0.72, 0.9], lowest grid point 0.75;
         // class 1 in (0.1, 0.6], 0.15. Both F1 1; the reported threshold is their mean.
         let perClass = Metrics.tunedThresholds(probabilities: p, labels: y, classes: 2, perClass: true)
@@ -106,11 +38,10 @@ final class TextAndSparseTests: XCTestCase {
             .replacingOccurrences(of: "tasks-", with: Support.fixtures + "/tasks-")
         Support.write(yaml.replacingOccurrences(of: "threshold: tune", with: "threshold: tune-per-class"), to: dir + "/c.yaml")
         let tags = try RunConfig.load(path: dir + "/c.yaml").tasks[2]
-        XCTAssertNil(tags.threshold)
-        XCTAssertTrue(tags.thresholdPerClass)
-        XCTAssertFalse(try tasksConfig().tasks[2].thresholdPerClass)
-        XCTAssertEqual(mc["f1"]!, 1, accuracy: 1e-12)
-        XCTAssertEqual(mc["threshold"]!, 0.45, accuracy: 1e-12)
+        XCTAssertEqual(tags.threshold, .tunePerClass)
+        XCTAssertEqual(try tasksConfig().tasks[2].threshold, .tune)
+        XCTAssertEqual(mc[.f1]!, 1, accuracy: 1e-12)
+        XCTAssertEqual(mc[.threshold]!, 0.45, accuracy: 1e-12)
     }
 
     func tasksConfig() throws -> RunConfig { try RunConfig.load(path: Support.fixtures + "/tasks.yaml") }
@@ -133,7 +64,7 @@ final class TextAndSparseTests: XCTestCase {
         var l = Logger(label: "test"); l.logLevel = .error
         var config = try tasksConfig()
         config.training.epochs = 2
-        config.training.optimizer = "sgd"
+        config.training.optimizer = .sgd
         config.training.momentum = 0
         config.training.learningRate = 0.5
         func train(_ c: RunConfig) throws -> SafeTensors.File {
@@ -142,7 +73,7 @@ final class TextAndSparseTests: XCTestCase {
             return try SafeTensors.read(path: dir + "/checkpoints/epoch-0002.safetensors")
         }
         var lazy = config
-        lazy.training.sparseUpdates = "lazy"
+        lazy.training.sparseUpdates = .lazy
         let d = parameterBytes(try train(config)), z = parameterBytes(try train(lazy))
         let tables = d.keys.filter { $0.hasSuffix("sparse.weight") }
         XCTAssertFalse(tables.isEmpty, "the fixture has a sparse projection")
@@ -150,10 +81,10 @@ final class TextAndSparseTests: XCTestCase {
         for name in d.keys { XCTAssertEqual(d[name], z[name], "SGD, \(name): lazy differs from dense") }
 
         var adam = config
-        adam.training.optimizer = "adam"
+        adam.training.optimizer = .adam
         adam.training.learningRate = 0.01
         var adamLazy = adam
-        adamLazy.training.sparseUpdates = "lazy"
+        adamLazy.training.sparseUpdates = .lazy
         let ad = parameterBytes(try train(adam)), az = parameterBytes(try train(adamLazy))
         XCTAssertTrue(tables.contains { ad[$0] != az[$0] }, "Adam: lazy rows keep their momentum's pull out")
         let (x, y) = try Support.uninterruptedAndResumed(adamLazy)
@@ -161,7 +92,7 @@ final class TextAndSparseTests: XCTestCase {
     }
 
     func testTasksWithTheirOwnFilesShareOneInputSpace() throws {
-        let data = try LoadedData.load(config: try tasksConfig())
+        let data = try LoadedData.load(source: try tasksConfig().dataSource)
         XCTAssertEqual(data.train.rows, 180 + 240)
         XCTAssertEqual(data.taskRows!, [0..<180, 180..<420])
         XCTAssertEqual(data.sourceTasks, [[0], [1, 2]], "mood and tags share their file: one row carries both labels")
@@ -183,7 +114,7 @@ final class TextAndSparseTests: XCTestCase {
 
     func testMixedSamplingIsDeterministicAndFollowsItsRule() throws {
         var config = try tasksConfig()
-        let data = try LoadedData.load(config: config)
+        let data = try LoadedData.load(source: config.dataSource)
         let logger = Logger(label: "t")
         let a = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger)
         let b = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger)
@@ -201,7 +132,7 @@ final class TextAndSparseTests: XCTestCase {
         let firstRows = order.filter { $0 >= 180 }.prefix(240)
         XCTAssertEqual(Set(firstRows).count, firstRows.count)
         // Uniform sampling and a fixed number of steps.
-        config.training.sampling = "uniform"; config.training.epochTask = nil; config.training.stepsPerEpoch = 50
+        config.training.sampling.rule = .uniform; config.training.sampling.epochTask = nil; config.training.sampling.stepsPerEpoch = 50
         let u = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger)
         XCTAssertEqual(u.stepsPerEpoch, 50)
         XCTAssertEqual(Double(u.permutation(epoch: 0).filter { $0 < 180 }.count) / 1000, 0.5, accuracy: 0.05)
@@ -209,14 +140,14 @@ final class TextAndSparseTests: XCTestCase {
 
     /// The whole model with a sparse block and a multi-label head, against finite differences.
     func testModelGradientWithSparseInputAndMultiLabel() throws {
-        for arch in ["hard-sharing", "task-attention", "mmoe"] {
+        for arch in [Architecture.hardSharing, .taskAttention, .mmoe] {
             var config = try tasksConfig()
             config.model.architecture = arch
             config.model.dModel = 8; config.model.attentionHeads = 2; config.model.attentionLayers = 1
             config.model.expert = [6]; config.model.experts = 2
-            let data = try LoadedData.load(config: config)
+            let data = try LoadedData.load(source: config.dataSource)
             let rows = 12
-            let model = makeModel(config.model, preprocessor: data.preprocessor, maxRows: rows, seed: 4)
+            let model = makeModel(config.model, layout: data.preprocessor.layout, maxRows: rows, seed: 4)
             let tasks = data.preprocessor.tasks, split = data.train
             let pick = (0..<rows).map { $0 * 35 }   // rows of both files
             let dense = FloatBuffer(count: rows * split.denseWidth)
@@ -231,7 +162,7 @@ final class TextAndSparseTests: XCTestCase {
                 var total = 0.0
                 for (t, task) in tasks.enumerated() {
                     total += targets[t].withUnsafeBufferPointer { y in masks[t].withUnsafeBufferPointer { m in
-                        Trainer.taskLoss(task, model.output(t), target: y.baseAddress!, mask: m.baseAddress!, scale: 1, gradient: grads[t].pointer)
+                        TaskLoss.compute(task, model.output(t), target: y.baseAddress!, mask: m.baseAddress!, scale: 1, gradient: grads[t].pointer)
                     } }
                 }
                 return total
@@ -252,7 +183,7 @@ final class TextAndSparseTests: XCTestCase {
                     indices += Swift.stride(from: e.offset, to: e.offset + e.count, by: max(1, e.count / 4)).map { $0 }
                 }
             }
-            XCTAssert(indices.contains { analytic[$0] != 0 }, arch)
+            XCTAssert(indices.contains { analytic[$0] != 0 }, arch.rawValue)
             let base = objective()
             var skipped = 0
             defer { XCTAssertLessThan(skipped, indices.count / 5, "\(arch): too many kinks to judge") }

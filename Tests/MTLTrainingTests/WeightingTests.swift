@@ -4,6 +4,10 @@ import XCTest
 import MTLCore
 import MTLDistributed
 @testable import MTLTraining
+import MTLData
+import MTLModels
+import MTLWeighting
+import MTLTestSupport
 
 /// Task weighting in the trainer: the loss methods' hand-computed weights and updates, which
 /// parameters count as shared, the per-task backward passes, a whole PCGrad step against the
@@ -11,94 +15,39 @@ import MTLDistributed
 final class WeightingTests: XCTestCase {
     func logger() -> Logger { var l = Logger(label: "test"); l.logLevel = .error; return l }
 
-    func weighting(_ method: String, tasks n: Int = 2, _ adjust: (inout WeightingConfig) -> Void = { _ in }) -> TaskWeighting {
-        var c = WeightingConfig.default
-        c.method = method
-        adjust(&c)
-        return TaskWeighting(c, weights: [Double](repeating: 1, count: n), optimizer: SGD(momentum: 0))
-    }
-
-    func testUncertaintyWeightsAndTheirUpdate() {
-        let w = weighting("uncertainty")
-        // s = -0.5: w = exp(0.5) / 2.
-        XCTAssertEqual(w.lossWeights(step: 1, seed: 0, losses: [2, 0.5])[0], exp(0.5) / 2, accuracy: 1e-6)
-        // dL/ds = 1/2 - L / (2 exp(s)); SGD with lr 0.1.
-        w.afterStep(losses: [2, 0.5], step: 1, learningRate: 0.1)
-        XCTAssertEqual(Double(w.learnable[0]), -0.5 - 0.1 * (0.5 - 2 * 0.5 * exp(0.5)), accuracy: 1e-6)
-        XCTAssertEqual(Double(w.learnable[1]), -0.5 - 0.1 * (0.5 - 0.5 * 0.5 * exp(0.5)), accuracy: 1e-6)
-    }
-
-    func testGeometricLossWeights() {
-        // L = sqrt(1 * 4) = 2: w_t = L / (T L_t) = (1, 0.25).
-        XCTAssertEqual(weighting("gls").lossWeights(step: 1, seed: 0, losses: [1, 4]), [1, 0.25])
-    }
-
-    func testDynamicWeightAverage() {
-        let w = weighting("dwa") { $0.dwaTemperature = 2 }
-        XCTAssertEqual(w.lossWeights(step: 1, seed: 0, losses: nil), [1, 1], "equal for the first two epochs")
-        _ = w.endEpoch(losses: [1, 2])
-        XCTAssertEqual(w.lossWeights(step: 1, seed: 0, losses: nil), [1, 1])
-        _ = w.endEpoch(losses: [0.5, 2])
-        // r = (0.5, 1): w = 2 softmax(r / 2).
-        let e0 = exp(0.25), e1 = exp(0.5)
-        let got = w.lossWeights(step: 1, seed: 0, losses: nil)
-        XCTAssertEqual(got[0], 2 * e0 / (e0 + e1), accuracy: 1e-12)
-        XCTAssertEqual(got[1], 2 * e1 / (e0 + e1), accuracy: 1e-12)
-    }
-
-    func testRandomLossWeightsComeFromSeedAndStep() {
-        let w = weighting("rlw", tasks: 3)
-        let a = w.lossWeights(step: 7, seed: 1, losses: nil)
-        XCTAssertEqual(a.reduce(0, +), 1, accuracy: 1e-12)
-        XCTAssertEqual(a, weighting("rlw", tasks: 3).lossWeights(step: 7, seed: 1, losses: nil), "same (seed, step), same weights")
-        XCTAssertNotEqual(a, w.lossWeights(step: 8, seed: 1, losses: nil))
-    }
-
-    func testGradNormStepByHand() {
-        let w = weighting("gradnorm")   // alpha 1.5, SGD lr 0.1
-        // |g| = (1, 2), first step: ratios 1, target = mean(w |g|) = 1.5; d/dw = (-1, +2) * |g| signs:
-        // (-1 * 1, +1 * 2); through w = 2 softmax(theta) at theta = 0: d/dtheta = w (dw - mean(dw w)) = (-1.5, 1.5).
-        let c = w.combine(gram: [1, 0, 0, 4], losses: [0.7, 0.3], step: 1, seed: 0, learningRate: 0.1)
-        XCTAssertEqual(c, [1, 1], "this step uses the weights before the update")
-        XCTAssertEqual(w.learnable[0], 0.15, accuracy: 1e-7)
-        XCTAssertEqual(w.learnable[1], -0.15, accuracy: 1e-7)
-        let next = w.combine(gram: [1, 0, 0, 4], losses: [0.7, 0.3], step: 2, seed: 0, learningRate: 0)
-        XCTAssertEqual(next[0], 2 * exp(0.15) / (exp(0.15) + exp(-0.15)), accuracy: 1e-6)
-    }
-
-    func trainer(_ arch: String, method: String, _ adjust: (inout RunConfig) -> Void = { _ in }) throws -> Trainer {
+    func trainer(_ arch: Architecture, method: WeightingMethod, _ adjust: (inout RunConfig) -> Void = { _ in }) throws -> Trainer {
         var config = try Support.fixtureConfig()
         config.model.architecture = arch
         config.model.trunk = [6, 5]; config.model.expert = [5, 4]; config.model.experts = 2; config.model.taskExperts = 1
         config.model.dModel = 8; config.model.attentionHeads = 2; config.model.attentionLayers = 1
         config.weighting.method = method
         adjust(&config)
-        let data = try LoadedData.load(config: config)
+        let data = try LoadedData.load(source: config.dataSource)
         return try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger())
     }
 
     /// Shared means "more than one task's loss depends on it", read off the model's own graph.
     func testSharedParametersAreFoundFromTheModel() throws {
         let names = { (t: Trainer) in (t.sharedEntries.map(\.name), t.model.store.entries.map(\.name)) }
-        var (shared, all) = names(try trainer("hard-sharing", method: "pcgrad"))
+        var (shared, all) = names(try trainer(.hardSharing, method: .pcgrad))
         XCTAssertEqual(shared, all.filter { $0.hasPrefix("trunk.") || $0.hasPrefix("embedding") })
         XCTAssert(shared.contains { $0.hasPrefix("trunk.") } && shared.contains { $0.hasPrefix("embedding") })
-        (shared, all) = names(try trainer("mmoe", method: "mgda"))
+        (shared, all) = names(try trainer(.mmoe, method: .mgda))
         XCTAssertEqual(shared, all.filter { $0.contains(".shared.experts.") || $0.hasPrefix("embedding") })
         XCTAssertFalse(shared.contains { $0.contains("gate") }, "a task's gate serves that task only")
-        (shared, _) = names(try trainer("single-task", method: "mgda"))
+        (shared, _) = names(try trainer(.singleTask, method: .mgda))
         XCTAssertEqual(shared, [], "single-task models share nothing, not even their embeddings")
-        (shared, all) = names(try trainer("late-fusion", method: "mgda"))
+        (shared, all) = names(try trainer(.lateFusion, method: .mgda))
         XCTAssertEqual(shared, all.filter { $0.hasPrefix("tower.") || $0.hasPrefix("embedding") })
-        (shared, _) = names(try trainer("late-fusion", method: "mgda") { $0.model.stopGradient = true })
+        (shared, _) = names(try trainer(.lateFusion, method: .mgda) { $0.model.stopGradient = true })
         XCTAssertEqual(shared.filter { !$0.hasPrefix("embedding") }, [], "with stopped gradients each tower serves its own task")
     }
 
     /// The parameter-gradient path rests on backward passes being repeatable after one forward
     /// pass: one pass per task (the others' output gradients zero) sums to the joint gradient.
     func testPerTaskBackwardPassesSumToTheJointGradient() throws {
-        for arch in architectureNames {
-            let t = try trainer(arch, method: "equal") { $0.model.members = 2 }
+        for arch in Architecture.allCases {
+            let t = try trainer(arch, method: .equal) { $0.model.members = 2 }
             let model = t.model, store = model.store, split = t.data.train
             let rows = 9, width = split.denseWidth
             let dense = FloatBuffer(count: rows * width)
@@ -126,7 +75,7 @@ final class WeightingTests: XCTestCase {
             }
             let norm = joint.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
             let diff = zip(joint, summed).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
-            XCTAssertGreaterThan(norm, 0, arch)
+            XCTAssertGreaterThan(norm, 0, arch.rawValue)
             XCTAssertLessThan(diff / norm, 1e-6, "\(arch): per-task passes do not add up to the joint gradient")
         }
     }
@@ -135,10 +84,10 @@ final class WeightingTests: XCTestCase {
     /// by exactly the vector formula applied to the task gradients computed here independently:
     /// shared tensors by pc_1 + pc_2, task tensors by their own task's gradient.
     func testPCGradStepMatchesTheVectorFormula() throws {
-        let t = try trainer("hard-sharing", method: "pcgrad") { c in
+        let t = try trainer(.hardSharing, method: .pcgrad) { c in
             c.tasks = Array(c.tasks.prefix(2))
-            c.training.optimizer = "sgd"; c.training.momentum = 0; c.training.learningRate = 1
-            c.training.warmupSteps = 0; c.training.schedule = "constant"; c.model.dropout = 0
+            c.training.optimizer = .sgd; c.training.momentum = 0; c.training.learningRate = 1
+            c.training.warmupSteps = 0; c.training.schedule = .constant; c.model.dropout = 0
         }
         let store = t.model.store
         let before = store.values.array
@@ -179,18 +128,18 @@ final class WeightingTests: XCTestCase {
     /// Every method with state resumes exactly: one epoch then a resumed one equals two epochs,
     /// parameters, optimizer state and the method's own tensors.
     func testResumeIsExactForEveryMethod() throws {
-        for method in WeightingConfig.methods {
+        for method in WeightingMethod.allCases {
             var config = try Support.fixtureConfig()
             config.weighting.method = method
             config.tasks = config.tasks.map { var t = $0; t.weight = 1; return t }
             let (x, y) = try Support.uninterruptedAndResumed(config)
-            XCTAssertEqual(x.order, y.order, method)
+            XCTAssertEqual(x.order, y.order, method.rawValue)
             XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "\(method): tensors differ")
             let stateNames = x.order.filter { $0.hasPrefix("weighting.") }
-            if ["uncertainty", "gradnorm", "gradvac", "dwa"].contains(method) { XCTAssertFalse(stateNames.isEmpty, "\(method) keeps state") }
+            if [WeightingMethod.uncertainty, .gradnorm, .gradvac, .dwa].contains(method) { XCTAssertFalse(stateNames.isEmpty, "\(method) keeps state") }
             // The metrics log carries each epoch's mean task weights.
             let log = try String(contentsOfFile: (x.path as NSString).deletingLastPathComponent + "/../metrics.jsonl", encoding: .utf8)
-            XCTAssert(log.contains("\"weight\":") && log.contains("\"weighting\":\"\(method)\""), method)
+            XCTAssert(log.contains("\"weight\":") && log.contains("\"weighting\":\"\(method.rawValue)\""), method.rawValue)
         }
     }
 }

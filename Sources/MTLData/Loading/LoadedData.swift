@@ -1,0 +1,151 @@
+import Foundation
+import MTLCore
+import MTLDistributed
+
+/// The encoded splits of a run and the preprocessing fitted on its training split.
+public struct LoadedData {
+    public var preprocessor: Preprocessor
+    public var train: EncodedSplit
+    public var validation: EncodedSplit?
+    public var test: EncodedSplit?
+    /// Tasks with their own data sets: the training rows of each data set (contiguous, in the
+    /// order of the tasks' first mention) and the tasks each data set labels.
+    public var taskRows: [Range<Int>]?
+    public var sourceTasks: [[Int]] = []
+    /// Rows dropped under `bad_rows: skip`, per file.
+    public var skipped: [(file: String, count: Int, firstLine: Int, reason: String)]
+
+    public init(preprocessor: Preprocessor, taskRows: [Range<Int>]? = nil, train: EncodedSplit, validation: EncodedSplit?,
+                test: EncodedSplit?, skipped: [(file: String, count: Int, firstLine: Int, reason: String)]) {
+        self.preprocessor = preprocessor; self.taskRows = taskRows; self.train = train
+        self.validation = validation; self.test = test; self.skipped = skipped
+    }
+
+    /// The column a task's label takes in the stacked table of tasks with their own files.
+    static func labelColumn(_ task: String) -> String { "label:\(task)" }
+
+    /// Tasks with their own data sets: each data set (the tasks naming the same files share one)
+    /// is read once, its tasks' label columns renamed to the tasks' own, and the tables of each
+    /// split stacked over the union of their columns. A row has the labels of its own data set's
+    /// tasks only (the others are missing) and lacks the features its file does not have (missing
+    /// too): one input space the shared model reads for every task.
+    static func loadPerTask(config: DataSource, preprocessor given: Preprocessor?, comm: Communicator?) throws -> LoadedData {
+        let d = config.data
+        let format = d.format
+        var skipped: [(String, Int, Int, String)] = []
+        let filler = d.missing.first ?? ""
+        func read(_ path: String, _ tasks: [TaskConfig]) throws -> TextTable {
+            let t = try TextTable.read(path: config.resolve(path), format: format)
+            if let first = t.skippedRows.first { skipped.append((t.file, t.skippedRows.count, first.line, first.reason)) }
+            var names = t.columnNames
+            for task in tasks {
+                guard let c = t.columnIndex(task.column) else {
+                    throw UserError("\(t.file): task '\(task.name)': label column '\(task.column)' is not in the file",
+                                    hint: "columns are: \(t.columnNames.joined(separator: ", "))")
+                }
+                names[c] = labelColumn(task.name)
+            }
+            return TextTable(file: t.file, columnNames: names, columns: t.columns, lines: t.lines)
+        }
+        var sources: [(files: TaskFiles, tasks: [Int])] = []
+        for (i, task) in config.tasks.enumerated() {
+            guard let files = task.files else { continue }
+            if let k = sources.firstIndex(where: { $0.files == files }) { sources[k].tasks.append(i) }
+            else { sources.append((files, [i])) }
+        }
+        var trains: [TextTable] = [], validations: [TextTable] = [], tests: [TextTable] = []
+        var taskRows: [Range<Int>] = []
+        for source in sources {
+            let f = source.files, tasks = source.tasks.map { config.tasks[$0] }
+            let tr = try read(f.train, tasks)
+            guard tr.rowCount > 0 else { throw UserError("\(tr.file): the training file has no rows") }
+            taskRows.append((taskRows.last?.upperBound ?? 0)..<((taskRows.last?.upperBound ?? 0) + tr.rowCount))
+            trains.append(tr)
+            if let v = f.validation { validations.append(try read(v, tasks)) }
+            if let t = f.test { tests.append(try read(t, tasks)) }
+        }
+        var effective = config
+        effective.tasks = config.tasks.map { var t = $0; t.column = labelColumn($0.name); return t }
+        if !effective.data.missing.contains(filler) { effective.data.missing.append(filler) }
+        let train = TextTable.stacked(trains, filler: filler, name: "training files")
+        let preprocessor = try given ?? Preprocessor.fit(source: effective, train: train, comm: comm)
+        func encode(_ tables: [TextTable], _ name: String) throws -> EncodedSplit? {
+            guard !tables.isEmpty else { return nil }
+            var union = TextTable.stacked(tables, filler: filler, name: "\(name) files")
+            // Every split gets the training split's columns (a task without a file here has none).
+            for c in train.columnNames where union.columnIndex(c) == nil {
+                union = TextTable.stacked([union, TextTable(file: union.file, columnNames: [c], columns: [[]], lines: [])], filler: filler, name: union.file)
+            }
+            return try preprocessor.encode(union, split: name)
+        }
+        var loaded = LoadedData(preprocessor: preprocessor, taskRows: taskRows,
+                                train: try preprocessor.encode(train, split: "train"),
+                                validation: try encode(validations, "validation"),
+                                test: try encode(tests, "test"), skipped: skipped)
+        loaded.sourceTasks = sources.map(\.tasks)
+        return loaded
+    }
+
+    /// Reads the config's files, splits them, fits the preprocessing on the training split (or
+    /// uses `preprocessor`, from a checkpoint) and encodes every split. Every rank does the same
+    /// work in the same order, so all ranks end with identical data.
+    public static func load(source config: DataSource, preprocessor given: Preprocessor? = nil, comm: Communicator? = nil) throws -> LoadedData {
+        if config.tasks.contains(where: { $0.files != nil }) { return try loadPerTask(config: config, preprocessor: given, comm: comm) }
+        let d = config.data
+        let format = d.format
+        var skipped: [(String, Int, Int, String)] = []
+        func read(_ path: String) throws -> TextTable {
+            let t = try TextTable.read(path: config.resolve(path), format: format)
+            if let first = t.skippedRows.first { skipped.append((t.file, t.skippedRows.count, first.line, first.reason)) }
+            return t
+        }
+        var train = try read(d.train)
+        guard train.rowCount > 0 else { throw UserError("\(train.file): the training file has no rows") }
+        var validation = try d.validation.map(read)
+        var test = try d.test.map(read)
+        if let column = d.splitColumn {
+            // One file holds every split, told apart by a column's values.
+            guard let c = train.columnIndex(column) else {
+                throw UserError("\(config.configPath): data.split_column '\(column)' is not a column of \(train.file)",
+                                hint: "columns are: \(train.columnNames.joined(separator: ", "))")
+            }
+            let all = train
+            let parts = d.splitValues.map { v in (0..<all.rowCount).filter { all.columns[c][$0] == v } }
+            let known = Set(d.splitValues)
+            if let r = (0..<all.rowCount).first(where: { !known.contains(all.columns[c][$0]) }) {
+                throw UserError("\(all.place(r)): data.split_column '\(column)' holds '\(all.columns[c][r])', not one of \(d.splitValues)",
+                                hint: "set data.split_values to the column's train, validation and test values")
+            }
+            train = all.subset(parts[0])
+            validation = parts[1].isEmpty ? nil : all.subset(parts[1])
+            test = parts[2].isEmpty ? nil : all.subset(parts[2])
+            guard train.rowCount > 0 else { throw UserError("\(all.file): no row has '\(d.splitValues[0])' in data.split_column '\(column)'") }
+        }
+        for t in [validation, test].compactMap({ $0 }) where t.columnNames != train.columnNames {
+            throw UserError("\(t.file): columns \(t.columnNames) differ from the training file's \(train.columnNames)",
+                            hint: "every split must have the same columns in the same order")
+        }
+        if d.testHeadAsValidation > 0, let t = test {
+            // The first part of the test file, in file order, validates; the rest tests.
+            let n = Int((Double(t.rowCount) * d.testHeadAsValidation).rounded())
+            validation = t.subset(Array(0..<n))
+            test = t.subset(Array(n..<t.rowCount))
+        }
+        if d.validationFraction > 0 || d.testFraction > 0 {
+            let n = train.rowCount
+            let order = seededPermutation(n, seed: SplitMix64.mix(d.splitSeed ^ 0x5EED_5A17))
+            let nTest = Int((Double(n) * d.testFraction).rounded())
+            let nValidation = Int((Double(n) * d.validationFraction).rounded())
+            guard n - nTest - nValidation > 0 else { throw UserError("\(train.file): no training rows are left after the split fractions") }
+            if nTest > 0 { test = train.subset(Array(order[0..<nTest]).sorted()) }
+            if nValidation > 0 { validation = train.subset(Array(order[nTest..<(nTest + nValidation)]).sorted()) }
+            train = train.subset(Array(order[(nTest + nValidation)...]).sorted())
+        }
+        let preprocessor = try given ?? Preprocessor.fit(source: config, train: train, comm: comm)
+        return LoadedData(preprocessor: preprocessor, taskRows: nil,
+                          train: try preprocessor.encode(train, split: "train"),
+                          validation: try validation.map { try preprocessor.encode($0, split: "validation") },
+                          test: try test.map { try preprocessor.encode($0, split: "test") },
+                          skipped: skipped)
+    }
+}

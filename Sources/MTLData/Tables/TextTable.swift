@@ -1,0 +1,212 @@
+import Foundation
+import CZlib
+import MTLCore
+
+/// A delimited text file read into columns of strings, with the file line of every row kept
+/// so that any later error can name it. `.gz` files are decompressed while reading.
+public struct TextTable {
+    public let file: String
+    public let columnNames: [String]
+    /// columns[c][r]
+    public var columns: [[String]]
+    /// The 1-based file line of each row.
+    public var lines: [Int]
+    /// Rows dropped because `bad_rows: skip` was set.
+    public var skippedRows: [(line: Int, reason: String)] = []
+
+    public var rowCount: Int { lines.count }
+
+    public func columnIndex(_ name: String) -> Int? { columnNames.firstIndex(of: name) }
+
+    /// Reading options, taken from the `data:` section of a config.
+    public struct Format {
+        public var separator: UInt8
+        public var header: Bool
+        public var columns: [String]?
+        public var comment: String?
+        public var trim: Bool
+        public var skipBadRows: Bool
+        /// Double quotes group a field; off, a quote is an ordinary character (raw text files).
+        public var quoting: Bool
+
+        public init(separator: UInt8 = UInt8(ascii: ","), header: Bool = true, columns: [String]? = nil,
+                    comment: String? = nil, trim: Bool = true, skipBadRows: Bool = false, quoting: Bool = true) {
+            self.separator = separator; self.header = header; self.columns = columns
+            self.comment = comment; self.trim = trim; self.skipBadRows = skipBadRows; self.quoting = quoting
+        }
+    }
+
+    /// Reads `path`; a row with the wrong number of fields is an error naming the line
+    /// (or, with `skipBadRows`, is dropped and recorded in `skippedRows`).
+    public static func read(path: String, format: Format) throws -> TextTable {
+        let bytes = try readBytes(path: path)
+        var columnNames = format.columns
+        var columns: [[String]] = columnNames.map { Array(repeating: [], count: $0.count) } ?? []
+        var lines: [Int] = []
+        var skipped: [(Int, String)] = []
+        var sawHeader = !format.header
+        let comment = format.comment.map { Array($0.utf8) }
+        var fields: [String] = []
+        fields.reserveCapacity(64)
+
+        try bytes.withUnsafeBufferPointer { buf in
+            var start = 0, lineNumber = 0
+            let n = buf.count
+            while start < n {
+                lineNumber += 1
+                var end = start
+                while end < n && buf[end] != 0x0A { end += 1 }
+                var stop = end
+                if stop > start && buf[stop - 1] == 0x0D { stop -= 1 }
+                defer { start = end + 1 }
+                // Blank lines (only spaces) and comment lines are not rows.
+                var firstNonSpace = start
+                while firstNonSpace < stop && (buf[firstNonSpace] == 0x20 || buf[firstNonSpace] == 0x09) { firstNonSpace += 1 }
+                if firstNonSpace == stop { continue }
+                if let c = comment, stop - start >= c.count, (0..<c.count).allSatisfy({ buf[start + $0] == c[$0] }) { continue }
+
+                try splitFields(buf, start, stop, format, into: &fields, file: path, line: lineNumber)
+                if !sawHeader {
+                    sawHeader = true
+                    if let given = columnNames {
+                        guard given == fields else {
+                            throw UserError("\(path):\(lineNumber): header \(fields) does not match data.columns \(given)",
+                                            hint: "remove data.columns to take the names from the header, or fix the list")
+                        }
+                    } else {
+                        guard Set(fields).count == fields.count else {
+                            throw UserError("\(path):\(lineNumber): the header repeats a column name: \(fields)")
+                        }
+                        columnNames = fields
+                        columns = Array(repeating: [], count: fields.count)
+                    }
+                    continue
+                }
+                guard let names = columnNames else { continue }
+                if fields.count != names.count {
+                    let reason = "expected \(names.count) fields, found \(fields.count)"
+                    if format.skipBadRows { skipped.append((lineNumber, reason)); continue }
+                    throw UserError("\(path):\(lineNumber): \(reason)",
+                                    hint: "fix or remove that line, check data.separator, or set data.bad_rows: skip to drop such rows (they are counted)")
+                }
+                for (c, f) in fields.enumerated() { columns[c].append(f) }
+                lines.append(lineNumber)
+            }
+        }
+        guard let names = columnNames else {
+            throw UserError("\(path): the file has no header line", hint: "the file is empty; check data paths")
+        }
+        var table = TextTable(file: path, columnNames: names, columns: columns, lines: lines)
+        table.skippedRows = skipped
+        return table
+    }
+
+    // Splits one line at the separator; double quotes group a field and "" is a literal quote.
+    private static func splitFields(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ stop: Int, _ format: Format,
+                                    into fields: inout [String], file: String, line: Int) throws {
+        fields.removeAll(keepingCapacity: true)
+        let sep = format.separator
+        var i = start
+        var field: [UInt8] = []
+        while true {
+            field.removeAll(keepingCapacity: true)
+            var j = i
+            if format.trim { while j < stop && buf[j] == 0x20 { j += 1 } }
+            if format.quoting && j < stop && buf[j] == 0x22 {
+                j += 1
+                var closed = false
+                while j < stop {
+                    if buf[j] == 0x22 {
+                        if j + 1 < stop && buf[j + 1] == 0x22 { field.append(0x22); j += 2; continue }
+                        j += 1; closed = true; break
+                    }
+                    field.append(buf[j]); j += 1
+                }
+                guard closed else {
+                    throw UserError("\(file):\(line): a quoted field is not closed", hint: "quotes inside a field are written twice (\"\")")
+                }
+                while j < stop && buf[j] != sep { j += 1 }
+                fields.append(String(decoding: field, as: UTF8.self))
+            } else {
+                var k = j
+                while k < stop && buf[k] != sep { k += 1 }
+                var e = k
+                if format.trim { while e > j && (buf[e - 1] == 0x20 || buf[e - 1] == 0x09) { e -= 1 } }
+                fields.append(String(decoding: UnsafeBufferPointer(rebasing: buf[j..<e]), as: UTF8.self))
+                j = k
+            }
+            if j >= stop { break }
+            i = j + 1
+            if i == stop { fields.append(""); break }
+        }
+    }
+
+    /// The file's bytes; `.gz` files are inflated with zlib.
+    static func readBytes(path: String) throws -> [UInt8] {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw UserError("data file '\(path)' does not exist", hint: "data paths are relative to the config file's folder")
+        }
+        if path.hasSuffix(".gz") {
+            guard let gz = gzopen(path, "rb") else { throw UserError("cannot open '\(path)' for reading") }
+            defer { gzclose(gz) }
+            _ = gzbuffer(gz, 1 << 20)
+            var out: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, UInt32($0.count)) }
+                if n < 0 {
+                    var code: Int32 = 0
+                    let msg = String(cString: gzerror(gz, &code))
+                    throw UserError("\(path): cannot decompress: \(msg)", hint: "is the file a complete gzip file?")
+                }
+                if n == 0 { break }
+                out.append(contentsOf: chunk[0..<Int(n)])
+            }
+            return out
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("cannot read '\(path)'") }
+        return [UInt8](data)
+    }
+
+    /// The rows at `indices`, in that order (used for fraction splits).
+    public func subset(_ indices: [Int]) -> TextTable {
+        var t = TextTable(file: file, columnNames: columnNames,
+                          columns: columns.map { col in indices.map { col[$0] } },
+                          lines: indices.map { lines[$0] })
+        t.rowFiles = rowFiles.map { f in indices.map { f[$0] } }
+        t.fileNames = fileNames
+        return t
+    }
+
+    /// For tables stacked from several files: each row's file (an index into `fileNames`).
+    public var rowFiles: [Int]? = nil
+    public var fileNames: [String] = []
+
+    /// "file:line" of row r, for messages.
+    public func place(_ r: Int) -> String {
+        if let f = rowFiles { return "\(fileNames[f[r]]):\(lines[r])" }
+        return "\(file):\(lines[r])"
+    }
+
+    /// Tables stacked row-wise over the union of their columns (in first-seen order); a row
+    /// lacks the columns its file does not have, which read as `filler`.
+    public static func stacked(_ tables: [TextTable], filler: String, name: String) -> TextTable {
+        var names: [String] = []
+        for t in tables { for c in t.columnNames where !names.contains(c) { names.append(c) } }
+        var columns = names.map { _ in [String]() }
+        var lines: [Int] = [], rowFiles: [Int] = [], fileNames: [String] = []
+        for t in tables {
+            for (c, n) in names.enumerated() {
+                if let i = t.columnIndex(n) { columns[c] += t.columns[i] } else { columns[c] += repeatElement(filler, count: t.rowCount) }
+            }
+            lines += t.lines
+            let base = fileNames.count
+            if let f = t.rowFiles { rowFiles += f.map { $0 + base }; fileNames += t.fileNames }
+            else { rowFiles += repeatElement(base, count: t.rowCount); fileNames.append(t.file) }
+        }
+        var out = TextTable(file: name, columnNames: names, columns: columns, lines: lines)
+        out.rowFiles = rowFiles
+        out.fileNames = fileNames
+        return out
+    }
+}

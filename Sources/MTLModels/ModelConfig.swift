@@ -1,0 +1,91 @@
+/// The architectures a config can name (`model.architecture`). Each has its own file named
+/// after it; `build` is the one place that maps a name to a model.
+public enum Architecture: String, CaseIterable, Sendable, Codable {
+    case hardSharing = "hard-sharing"
+    case lateFusion = "late-fusion"
+    case singleTask = "single-task"
+    case crossStitch = "cross-stitch"
+    case mmoe, cgc, ple, ensemble
+    case taskAttention = "task-attention"
+
+    /// Every name, for error messages and help texts.
+    public static var names: [String] { allCases.map(\.rawValue) }
+
+    /// Whether all tasks read one shared representation (so task gradients can be taken there,
+    /// `weighting.gradients: representation`).
+    public var hasSharedRepresentation: Bool { self == .hardSharing }
+
+    /// Registers the architecture's parameters in `store` under `prefix` (not yet materialised).
+    func build(_ config: ModelConfig, layout: InputLayout, maxRows: Int, store: ParameterStore, prefix: String, seed: UInt64) -> MultiTaskModel {
+        switch self {
+        case .hardSharing: return HardSharingModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .lateFusion: return LateFusionModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .singleTask: return SingleTaskModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .crossStitch: return CrossStitchModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .mmoe: return MMoEModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .cgc: return CGCModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .ple: return PLEModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        case .ensemble: return EnsembleModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix, seed: seed)
+        case .taskAttention: return TaskAttentionModel(config, layout: layout, maxRows: maxRows, store: store, prefix: prefix)
+        }
+    }
+}
+
+/// The hidden layers' activation (`model.activation`).
+public enum Activation: String, CaseIterable, Sendable {
+    case relu, gelu
+}
+
+/// The config's `model:` section.
+public struct ModelConfig: Sendable, Equatable {
+    public var architecture: Architecture = .hardSharing
+    public var trunk: [Int] = [256, 128]
+    public var head: [Int] = [64]
+    public var activation: Activation = .relu
+    public var dropout: Double = 0
+    public var layerNorm: Bool = false
+    /// Width of the learned projection of the sparse input block (text, sparse numbers).
+    public var sparseProjection: Int = 64
+    // late-fusion
+    public var stopGradient: Bool = false
+    // cross-stitch
+    public var stitchInit: Double = 0.9
+    // mmoe, cgc, ple
+    public var experts: Int = 8
+    public var taskExperts: Int = 2
+    public var levels: Int = 2
+    public var expert: [Int] = [256, 128]
+    // ensemble
+    public var members: Int = 3
+    public var member: Architecture = .hardSharing
+    public var bootstrap: Bool = false
+    // task-attention
+    public var dModel: Int = 32
+    public var attentionHeads: Int = 4
+    public var attentionLayers: Int = 2
+    public var queries: Int = 1
+    public var feedForward: Int = 64
+
+    public init() {}
+
+    /// What makes the section unusable for its architecture, if anything: the key (under
+    /// `model.`) and what is wrong.
+    public var problem: (key: String, message: String)? {
+        // The architecture that builds experts: the model's own, or its ensemble members'.
+        let experts = architecture == .ensemble ? member : architecture
+        if experts == .mmoe && self.experts < 1 { return ("experts", "must be at least 1 for mmoe") }
+        if (experts == .cgc || experts == .ple) && self.experts + taskExperts < 1 {
+            return ("experts", "and model.task_experts cannot both be 0 for \(experts.rawValue)")
+        }
+        if experts == .ple && levels > 1 && self.experts < 1 {
+            return ("experts", "must be at least 1 for ple with several levels: the shared gate mixes shared experts")
+        }
+        if architecture == .ensemble && member == .ensemble { return ("member", "cannot be ensemble") }
+        if dModel % attentionHeads != 0 {
+            return ("d_model", "(\(dModel)) must be a multiple of attention_heads (\(attentionHeads))")
+        }
+        return nil
+    }
+}
+
+import MTLCore

@@ -1,0 +1,98 @@
+import Foundation
+import MTLCore
+import MTLData
+import MTLModels
+import MTLWeighting
+
+/// What a checkpoint's safetensors metadata holds besides its tensors: where the run was, its
+/// config and fitted preprocessing (so `evaluate` and `predict` need nothing else), and the
+/// format it was written in. Safetensors metadata is text to text, so every field is written as
+/// text and parsed back with an error naming the field.
+public struct CheckpointMetadata: Equatable, Sendable {
+    public var step: Int
+    public var epoch: Int
+    public var epochs: Int
+    public var seed: UInt64
+    /// The config file's text and its absolute path (relative data paths resolve against it).
+    public var config: String
+    public var configPath: String
+    /// The command-line overrides applied on top of the config.
+    public var overrides: [String: String]
+    /// The fitted preprocessing, as JSON.
+    public var preprocessor: String
+    public var optimizer: String
+    public var architecture: Architecture
+    public var worldSize: Int
+    public var weighting: WeightingMethod
+    public var bestMetric: String
+    public var best: (value: Double, epoch: Int)?
+    /// The parameter layout (names and shapes in order) the tensors follow.
+    public var layout: String
+
+    public static let format = "mtl-worker-checkpoint"
+    public static let formatVersion = "1"
+
+    public init(step: Int, epoch: Int, epochs: Int, seed: UInt64, config: String, configPath: String, overrides: [String: String],
+                preprocessor: String, optimizer: String, architecture: Architecture, worldSize: Int, weighting: WeightingMethod,
+                bestMetric: String, best: (value: Double, epoch: Int)?, layout: String) {
+        self.step = step; self.epoch = epoch; self.epochs = epochs; self.seed = seed; self.config = config
+        self.configPath = configPath; self.overrides = overrides; self.preprocessor = preprocessor; self.optimizer = optimizer
+        self.architecture = architecture; self.worldSize = worldSize; self.weighting = weighting; self.bestMetric = bestMetric
+        self.best = best; self.layout = layout
+    }
+
+    /// The metadata as the safetensors header stores it.
+    public var strings: [String: String] {
+        var m: [String: String] = [
+            "format": Self.format, "format_version": Self.formatVersion,
+            "step": String(step), "epoch": String(epoch), "epochs": String(epochs), "seed": String(seed),
+            "rng": "counter-based: permutation(seed, epoch), dropout(seed, step, sample)",
+            "config": config, "config_path": configPath,
+            "overrides": (try? JSON.text(overrides)) ?? "{}",
+            "preprocessor": preprocessor, "optimizer": optimizer, "architecture": architecture.rawValue,
+            "world_size": String(worldSize), "weighting": weighting.rawValue, "best_metric": bestMetric, "layout": layout,
+        ]
+        if let b = best { m["best_value"] = "\(b.value)"; m["best_epoch"] = String(b.epoch) }
+        return m
+    }
+
+    /// Reads the metadata of `file`, checking that mtl-worker wrote it in a format this program reads.
+    public init(_ m: [String: String], file: String) throws {
+        guard m["format"] == Self.format else {
+            throw UserError("'\(file)' is not an mtl-worker checkpoint (its metadata has no format \(Self.format))",
+                            hint: "pass a file from <output>/checkpoints/")
+        }
+        guard m["format_version"] == Self.formatVersion else {
+            throw UserError("'\(file)' is an mtl-worker checkpoint of format version \(m["format_version"] ?? "none"); this program reads version \(Self.formatVersion)",
+                            hint: "use the mtl-worker version that wrote it")
+        }
+        func field(_ k: String) throws -> String {
+            guard let v = m[k] else { throw UserError("checkpoint '\(file)': its metadata lacks '\(k)'", hint: "the file is damaged; use another checkpoint") }
+            return v
+        }
+        func parse<T>(_ k: String, _ f: (String) -> T?) throws -> T {
+            let v = try field(k)
+            guard let x = f(v) else { throw UserError("checkpoint '\(file)': metadata '\(k)' is '\(v)', which does not parse", hint: "the file is damaged; use another checkpoint") }
+            return x
+        }
+        step = try parse("step") { Int($0) }
+        epoch = try parse("epoch") { Int($0) }
+        epochs = try parse("epochs") { Int($0) }
+        seed = try parse("seed") { UInt64($0) }
+        config = try field("config")
+        configPath = try field("config_path")
+        overrides = try parse("overrides") { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) }
+        preprocessor = try field("preprocessor")
+        optimizer = try field("optimizer")
+        architecture = try parse("architecture") { Architecture(rawValue: $0) }
+        worldSize = try parse("world_size") { Int($0) }
+        weighting = try parse("weighting") { WeightingMethod(rawValue: $0) }
+        bestMetric = try field("best_metric")
+        layout = try field("layout")
+        if let v = m["best_value"].flatMap(Double.init), let e = m["best_epoch"].flatMap(Int.init) { best = (v, e) }
+    }
+
+    public static func == (a: CheckpointMetadata, b: CheckpointMetadata) -> Bool {
+        a.strings == b.strings
+    }
+}

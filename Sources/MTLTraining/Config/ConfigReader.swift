@@ -1,0 +1,146 @@
+import MTLCore
+import Yams
+
+/// Reads a YAML mapping key by key, remembering which keys were read, so that an unknown or
+/// misspelt key is an error naming the key, its file and line, and the keys allowed there.
+/// (Codable decoding would ignore unknown keys silently and lose the line numbers.)
+struct ConfigReader {
+    let file: String
+    let path: String
+    let node: Node
+    private var used: Set<String> = []
+
+    init(file: String, path: String, node: Node) throws {
+        self.file = file
+        self.path = path
+        self.node = node
+        guard node.mapping != nil else {
+            throw UserError("\(Self.location(file, node)): '\(path.isEmpty ? "<top>" : path)' must be a mapping of keys to values",
+                            hint: "write it as `key: value` lines indented under '\(path)'")
+        }
+    }
+
+    static func location(_ file: String, _ node: Node?) -> String {
+        if let line = node?.mark?.line { return "\(file):\(line)" }
+        return file
+    }
+
+    private func key(_ k: String) -> String { path.isEmpty ? k : "\(path).\(k)" }
+
+    private mutating func raw(_ k: String) -> Node? {
+        used.insert(k)
+        guard let value = node.mapping?[Node(k)] else { return nil }
+        if case .scalar(let s) = value, s.style == .plain, ["~", "null", "Null", "NULL", ""].contains(s.string) {
+            return nil
+        }
+        return value
+    }
+
+    func fail(_ k: String, _ node: Node?, _ what: String, hint: String? = nil) -> UserError {
+        UserError("\(Self.location(file, node ?? self.node)): config key '\(key(k))' \(what)", hint: hint)
+    }
+
+    mutating func string(_ k: String) throws -> String? {
+        guard let v = raw(k) else { return nil }
+        guard let s = v.scalar?.string else { throw fail(k, v, "must be a single value, not a list or mapping") }
+        return s
+    }
+
+    mutating func string(_ k: String, default d: String) throws -> String { try string(k) ?? d }
+
+    mutating func choice(_ k: String, _ allowed: [String], default d: String) throws -> String {
+        let s = try string(k) ?? d
+        guard allowed.contains(s) else {
+            throw fail(k, node.mapping?[Node(k)], "is '\(s)', which is not one of: \(allowed.joined(separator: ", "))")
+        }
+        return s
+    }
+
+    /// One of an enumeration's values, by its config name; `allowed` narrows the choice.
+    mutating func choice<E: RawRepresentable & CaseIterable>(_ k: String, default d: E, allowed: [E]? = nil) throws -> E where E.RawValue == String {
+        guard let s = try string(k) else { return d }
+        let options = allowed ?? Array(E.allCases)
+        guard let e = E(rawValue: s), options.contains(where: { $0.rawValue == e.rawValue }) else {
+            throw fail(k, node.mapping?[Node(k)], "is '\(s)', which is not one of: \(options.map(\.rawValue).joined(separator: ", "))")
+        }
+        return e
+    }
+
+    mutating func int(_ k: String) throws -> Int? {
+        guard let v = raw(k) else { return nil }
+        guard let s = v.scalar?.string, let i = Int(s) else { throw fail(k, v, "must be an integer") }
+        return i
+    }
+
+    mutating func int(_ k: String, default d: Int, min: Int? = nil) throws -> Int {
+        let i = try int(k) ?? d
+        if let m = min, i < m { throw fail(k, node.mapping?[Node(k)], "is \(i); it must be at least \(m)") }
+        return i
+    }
+
+    mutating func double(_ k: String) throws -> Double? {
+        guard let v = raw(k) else { return nil }
+        guard let s = v.scalar?.string, let d = Double(s), d.isFinite else { throw fail(k, v, "must be a number") }
+        return d
+    }
+
+    mutating func double(_ k: String, default d: Double, range: ClosedRange<Double>? = nil) throws -> Double {
+        let x = try double(k) ?? d
+        if let r = range, !r.contains(x) {
+            throw fail(k, node.mapping?[Node(k)], "is \(x); it must be between \(r.lowerBound) and \(r.upperBound)")
+        }
+        return x
+    }
+
+    mutating func bool(_ k: String, default d: Bool) throws -> Bool {
+        guard let v = raw(k) else { return d }
+        switch v.scalar?.string.lowercased() {
+        case "true", "yes", "on": return true
+        case "false", "no", "off": return false
+        default: throw fail(k, v, "must be true or false")
+        }
+    }
+
+    /// A list of scalars; a single scalar is taken as a list of one.
+    mutating func strings(_ k: String) throws -> [String]? {
+        guard let v = raw(k) else { return nil }
+        if let s = v.scalar?.string { return [s] }
+        guard let seq = v.sequence else { throw fail(k, v, "must be a list of values") }
+        return try seq.map { item in
+            guard let s = item.scalar?.string else { throw fail(k, item, "must list single values") }
+            return s
+        }
+    }
+
+    mutating func ints(_ k: String) throws -> [Int]? {
+        guard let list = try strings(k) else { return nil }
+        return try list.map {
+            guard let i = Int($0), i > 0 else { throw fail(k, node.mapping?[Node(k)], "must list positive integers; '\($0)' is not one") }
+            return i
+        }
+    }
+
+    mutating func child(_ k: String) throws -> ConfigReader? {
+        guard let v = raw(k) else { return nil }
+        return try ConfigReader(file: file, path: key(k), node: v)
+    }
+
+    mutating func children(_ k: String) throws -> [ConfigReader]? {
+        guard let v = raw(k) else { return nil }
+        guard let seq = v.sequence else { throw fail(k, v, "must be a list") }
+        return try seq.enumerated().map { try ConfigReader(file: file, path: "\(key(k))[\($0.offset)]", node: $0.element) }
+    }
+
+    /// Throws for the first key that was never read.
+    func finish() throws {
+        guard let m = node.mapping else { return }
+        for (k, _) in m {
+            let name = k.string ?? "?"
+            if !used.contains(name) {
+                let known = used.sorted().joined(separator: ", ")
+                throw UserError("\(Self.location(file, k)): unknown config key '\(key(name))'",
+                                hint: "known keys here: \(known); see README.md, section Configuration")
+            }
+        }
+    }
+}

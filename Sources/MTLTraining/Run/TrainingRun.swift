@@ -1,0 +1,305 @@
+import Foundation
+import Logging
+import MTLCore
+import MTLData
+import MTLDistributed
+import MTLWeighting
+
+/// A whole `train` invocation: output folder, epochs, validation, checkpoints, resume, test and
+/// summary. Rank 0 evaluates and writes; every rank trains.
+public final class TrainingRun {
+    public struct Options {
+        public var output: String
+        public var resume: Bool
+        /// Run at most this many epochs in this invocation (to fit a batch job's time limit);
+        /// the schedule still spans `training.epochs`.
+        public var stopAfterEpochs: Int?
+        public var interactive: Bool
+        /// A time budget: training ends (and is evaluated as finished) after the first epoch that
+        /// brings this invocation's training time to at least this many seconds.
+        public var maxSeconds: Double?
+        public init(output: String, resume: Bool = false, stopAfterEpochs: Int? = nil, interactive: Bool = false, maxSeconds: Double? = nil) {
+            self.output = output; self.resume = resume; self.stopAfterEpochs = stopAfterEpochs; self.interactive = interactive
+            self.maxSeconds = maxSeconds
+        }
+    }
+
+    public let trainer: Trainer
+    public let options: Options
+    let logger: Logger
+    var metricLines: [MetricsLine] = []
+    var budgetReached = false
+    var checkpointDir: String { (options.output as NSString).appendingPathComponent("checkpoints") }
+    var metricsPath: String { (options.output as NSString).appendingPathComponent("metrics.jsonl") }
+    public var summaryPath: String { (options.output as NSString).appendingPathComponent("summary.json") }
+    var comm: Communicator { trainer.comm }
+
+    public init(config: RunConfig, comm: Communicator, options: Options, logger: Logger) throws {
+        self.options = options
+        self.logger = logger
+        if comm.isRoot { try Self.prepareOutput(options) }
+        let started = Date()
+        let data = try LoadedData.load(source: config.dataSource, comm: comm)
+        for s in data.skipped where comm.isRoot {
+            logger.warning("\(s.file): skipped \(s.count) bad row(s) under data.bad_rows: skip (first at line \(s.firstLine): \(s.reason))")
+        }
+        trainer = try Trainer(config: config, data: data, comm: comm, logger: logger)
+        if comm.isRoot {
+            let counts = { (s: EncodedSplit?) in s.map { "\($0.rows) rows, labelled " + zip(data.preprocessor.tasks, $0.labelCounts).map { "\($0.name) \($1)" }.joined(separator: ", ") } ?? "none" }
+            logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth); loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            logger.info("model: \(config.model.architecture.rawValue), \(trainer.parameterCount) parameters; \(comm.size) rank(s), global batch \(config.training.batchSize), \(trainer.stepsPerEpoch) steps per epoch")
+            let w = trainer.weighting
+            if config.weighting.method != .fixed, let t = config.tasks.first(where: { $0.weight != 1 }) {
+                logger.warning("task '\(t.name)' sets weight \(t.weight), which weighting.method \(config.weighting.method.rawValue) ignores (task weights apply to method fixed only)")
+            }
+            var line = "weighting: \(config.weighting.method.rawValue)"
+            if w.combinesGradients {
+                if let rep = trainer.representationModel {
+                    line += ", task gradients at the shared representation (width \(rep.representationWidth); an approximation of gradients on the shared parameters)"
+                } else {
+                    line += ", task gradients on the \(trainer.sharedCount) shared parameters (\(trainer.sharedEntries.count) tensors)"
+                    if trainer.sharedCount == 0 { logger.warning("\(config.model.architecture.rawValue) has no parameters shared between tasks: weighting.method \(config.weighting.method.rawValue) leaves the gradients as they are") }
+                }
+                line += "; \(config.tasks.count) backward passes per step"
+            }
+            line += "; extra communication per step: \(Self.communicationNote(trainer))"
+            logger.info("\(line)")
+        }
+        if options.resume { try resume() }
+    }
+
+    static func prepareOutput(_ o: Options) throws {
+        let fm = FileManager.default
+        let ckpt = (o.output as NSString).appendingPathComponent("checkpoints")
+        let existing = (try? fm.contentsOfDirectory(atPath: ckpt))?.filter { $0.hasSuffix(".safetensors") } ?? []
+        if !o.resume && !existing.isEmpty {
+            throw UserError("output folder '\(o.output)' already holds checkpoints of a run",
+                            hint: "pass --resume to continue that run, or choose another --output")
+        }
+        try AtomicFile.makeDirectories(ckpt)
+    }
+
+    /// The newest epoch checkpoint in the output folder, if any.
+    func latestCheckpoint() -> String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointDir)) ?? []
+        return names.filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.sorted().last
+            .map { (checkpointDir as NSString).appendingPathComponent($0) }
+    }
+
+    func resume() throws {
+        if comm.isRoot {
+            if let path = latestCheckpoint() {
+                let file = try SafeTensors.read(path: path)
+                try Checkpoint.load(file, store: trainer.model.store, into: trainer.model.store.values.pointer,
+                                    optimizer: trainer.optimizer, state: trainer.optimizerState.pointer)
+                try trainer.weighting.restore(Checkpoint.extra(file, like: trainer.weighting.state))
+                let meta = try CheckpointMetadata(file.metadata, file: file.path)
+                trainer.step = meta.step
+                trainer.epoch = meta.epoch
+                if let b = meta.best {
+                    trainer.best = b
+                    let bestPath = (checkpointDir as NSString).appendingPathComponent("best.safetensors")
+                    if let bestFile = try? SafeTensors.read(path: bestPath) {
+                        let params = FloatBuffer(count: trainer.model.store.count)
+                        try Checkpoint.load(bestFile, store: trainer.model.store, into: params.pointer, optimizer: nil, state: nil)
+                        trainer.bestParameters = params.array
+                    }
+                }
+                var unreadable = 0
+                for line in ((try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? "").split(separator: "\n") {
+                    guard let m = try? JSONDecoder().decode(MetricsLine.self, from: Data(line.utf8)) else { unreadable += 1; continue }
+                    if m.split != "test" && m.epoch <= trainer.epoch { metricLines.append(m) }
+                }
+                if unreadable > 0 { logger.warning("\(metricsPath): \(unreadable) line(s) do not parse and are left out") }
+                logger.info("resuming from \(path): epoch \(trainer.epoch), step \(trainer.step)")
+            } else {
+                logger.warning("--resume: no checkpoint in \(checkpointDir); starting a new run")
+            }
+        }
+        try trainer.broadcastState()
+    }
+
+    /// Trains to the configured number of epochs (or `stopAfterEpochs` more); returns the
+    /// summary when the run is complete, nil when it stopped early by request.
+    @discardableResult
+    public func run() throws -> RunSummary? {
+        let t = trainer
+        let total = t.config.training.epochs
+        let last = min(total, t.epoch + (options.stopAfterEpochs ?? total))
+        let progress = comm.isRoot ? ProgressReporter(epochs: total, interactive: options.interactive) : nil
+        let started = Date()
+        var trainedSamples = 0
+        while t.epoch < last {
+            progress?.begin(epoch: t.epoch + 1)
+            let epochStart = Date()
+            let losses = try t.trainEpoch(progress: progress)
+            let seconds = Date().timeIntervalSince(epochStart)
+            trainedSamples += t.epochRows
+            progress?.end()
+            if comm.isRoot { try endEpoch(losses: losses, seconds: seconds) }
+            if let budget = options.maxSeconds {
+                // Rank 0's clock decides, so every rank stops after the same epoch.
+                var spent = [Date().timeIntervalSince(started)]
+                try spent.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+                if spent[0] >= budget {
+                    if comm.isRoot { logger.info("time budget of \(budget) s reached after epoch \(t.epoch) of \(total)") }
+                    budgetReached = true
+                    break
+                }
+            }
+        }
+        let wall = Date().timeIntervalSince(started)
+        guard t.epoch >= total || budgetReached else {
+            if comm.isRoot { logger.info("stopped after epoch \(t.epoch) of \(total) as asked; continue with --resume") }
+            return nil
+        }
+        guard comm.isRoot else { return nil }
+        return try finish(wallSeconds: wall, trainedSamples: trainedSamples)
+    }
+
+    func endEpoch(losses: [Double], seconds: Double) throws {
+        let t = trainer
+        var line = "epoch \(t.epoch)/\(t.config.training.epochs) \(String(format: "%.1f", seconds)) s, \(Int(Double(t.epochRows) / seconds)) samples/s, train loss "
+        line += zip(t.tasks, losses).map { "\($0.name) \(String(format: "%.4f", $1))" }.joined(separator: " ")
+        if t.config.weighting.method != .fixed || t.tasks.contains(where: { $0.weight != 1 }) {
+            line += ", mean weights " + zip(t.tasks, t.epochWeights).map { "\($0.name) \(String(format: "%.3f", $1))" }.joined(separator: " ")
+        }
+        var validation: [String: MetricValues]?
+        if let v = t.data.validation {
+            let m = Evaluator.metrics(Evaluator.predict(model: t.model, split: v, tasks: t.tasks), split: v)
+            validation = m
+            line += "; validation " + t.tasks.map { task in
+                let key = Metric.headline(task.kind)
+                return "\(task.name) \(key.rawValue) \(String(format: "%.4f", m[task.name]?[key] ?? .nan))"
+            }.joined(separator: " ")
+        }
+        logger.info("\(line)")
+        for (i, task) in t.tasks.enumerated() {
+            metricLines.append(MetricsLine(epoch: t.epoch, step: t.step, task: task.name, split: validation == nil ? "train" : "validation",
+                                           trainLoss: losses[i], learningRate: Double(t.schedule.rate(at: t.step)), seconds: seconds,
+                                           weight: t.epochWeights.indices.contains(i) ? t.epochWeights[i] : .nan,
+                                           weighting: t.config.weighting.method, metrics: validation?[task.name] ?? MetricValues()))
+        }
+        try writeMetrics()
+
+        // Best by the configured validation metric (or by training loss without a validation split).
+        let selector = t.config.checkpoint.bestMetric
+        let current: Double? = validation.flatMap { selector.value(in: $0) } ?? (validation == nil ? losses.reduce(0, +) : nil)
+        let higher = validation != nil && selector.metric.higherIsBetter
+        var improved = false
+        if let c = current, !c.isNaN {
+            if let b = t.best { improved = higher ? c > b.value : c < b.value } else { improved = true }
+        }
+        if improved, let c = current {
+            t.best = (c, t.epoch)
+            t.bestParameters = t.model.store.values.array
+        }
+        try saveCheckpoints(improved: improved)
+    }
+
+    func writeMetrics() throws {
+        try AtomicFile.write(metricsPath, text: try metricLines.map { try JSON.text($0) }.joined(separator: "\n") + "\n")
+    }
+
+    func metadata() -> CheckpointMetadata {
+        let t = trainer, c = t.config
+        let path = (c.sourcePath as NSString).standardizingPath.hasPrefix("/") ? c.sourcePath
+            : FileManager.default.currentDirectoryPath + "/" + c.sourcePath
+        return CheckpointMetadata(step: t.step, epoch: t.epoch, epochs: c.training.epochs, seed: c.training.seed,
+                                  config: c.sourceText, configPath: path, overrides: c.overrides,
+                                  preprocessor: t.data.preprocessor.json(), optimizer: t.optimizer.name,
+                                  architecture: c.model.architecture, worldSize: comm.size, weighting: c.weighting.method,
+                                  bestMetric: c.checkpoint.bestMetric.description, best: t.best, layout: t.model.store.layoutDescription)
+    }
+
+    func saveCheckpoints(improved: Bool) throws {
+        let t = trainer
+        let path = (checkpointDir as NSString).appendingPathComponent(String(format: "epoch-%04d.safetensors", t.epoch))
+        let meta = metadata()
+        let extra = t.weighting.state
+        try Checkpoint.write(path: path, store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
+                             optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: extra)
+        if improved {
+            try Checkpoint.write(path: (checkpointDir as NSString).appendingPathComponent("best.safetensors"),
+                                 store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
+                                 optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: extra)
+        }
+        // Keep the newest `keep_last` epoch checkpoints; the new one is complete before any is removed.
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDir)) ?? [])
+            .filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.sorted()
+        for old in names.dropLast(t.config.checkpoint.keepLast) {
+            try? FileManager.default.removeItem(atPath: (checkpointDir as NSString).appendingPathComponent(old))
+        }
+    }
+
+    func finish(wallSeconds: Double, trainedSamples: Int) throws -> RunSummary {
+        let t = trainer
+        var summary = RunSummary(config: t.config.sourcePath, architecture: t.config.model.architecture, worldSize: comm.size,
+                                 weighting: t.config.weighting.method, epochs: t.epoch, steps: t.step, parameters: t.parameterCount,
+                                 wallSeconds: wallSeconds, samplesPerSecond: wallSeconds > 0 ? Double(trainedSamples) / wallSeconds : 0,
+                                 bestMetric: t.config.checkpoint.bestMetric.description)
+        if budgetReached { summary.stoppedByTimeBudget = true }
+        if let b = t.best { summary.bestValue = b.value; summary.bestEpoch = b.epoch }
+        // Per task: the validation metrics of every epoch (learning curves) and those of the best epoch.
+        var bestValidation: [String: MetricValues] = [:]
+        for line in metricLines where line.split != "test" {
+            var h = summary.history[line.task] ?? [:]
+            h["epoch", default: []].append(Double(line.epoch))
+            if let l = line.trainLoss { h["train_loss", default: []].append(l) }
+            for m in line.metrics.metrics where Metric.selectable.contains(m) { h[m.rawValue, default: []].append(line.metrics[m] ?? .nan) }
+            summary.history[line.task] = h
+            if line.epoch == t.best?.epoch, line.split == "validation" {
+                bestValidation[line.task] = MetricValues(line.metrics.values.filter { Metric.selectable.contains($0.key) })
+            }
+        }
+        if !bestValidation.isEmpty { summary.validation = bestValidation }
+        if let test = t.data.test {
+            // Test with the parameters of the best validation epoch, as the checkpoint `best.safetensors`.
+            let current = t.model.store.values.array
+            let best = t.data.validation != nil ? t.bestParameters : nil
+            if let b = best { b.withUnsafeBufferPointer { src in if let s = src.baseAddress { t.model.store.values.pointer.update(from: s, count: src.count) } } }
+            // Multi-label thresholds set to tune are tuned on the validation split, then applied to test.
+            var thresholds: [String: [Double]] = [:]
+            if let v = t.data.validation, t.tasks.contains(where: \.tunesThreshold) {
+                thresholds = Evaluator.tunedThresholds(Evaluator.predict(model: t.model, split: v, tasks: t.tasks), split: v)
+            }
+            let m = Evaluator.metrics(Evaluator.predict(model: t.model, split: test, tasks: t.tasks), split: test, thresholds: thresholds)
+            if best != nil { current.withUnsafeBufferPointer { src in if let s = src.baseAddress { t.model.store.values.pointer.update(from: s, count: src.count) } } }
+            summary.test = m
+            summary.testParameters = best != nil ? "best validation epoch \(t.best?.epoch ?? 0)" : "last epoch"
+            for task in t.tasks {
+                metricLines.append(MetricsLine(epoch: t.epoch, step: t.step, task: task.name, split: "test", metrics: m[task.name] ?? MetricValues()))
+            }
+            try writeMetrics()
+        }
+        try AtomicFile.write(summaryPath, text: try JSON.text(summary, pretty: true) + "\n")
+        return summary
+    }
+
+    /// The extra communication per step of the weighting method, for the start-up log.
+    static func communicationNote(_ trainer: Trainer) -> String {
+        let t = trainer.tasks.count
+        var parts: [String] = []
+        if trainer.weighting.needsStepLosses { parts.append("\(t) doubles (the step's task losses)") }
+        if trainer.weighting.combinesGradients {
+            if trainer.representationModel != nil {
+                parts.append("\(t * t) doubles (Gram matrix of the task gradients at the shared representation)")
+            } else {
+                let extra = trainer.synchronizer.taskGradientExtraFloats
+                parts.append("\(extra) floats (\(String(format: "%.2f", Double(extra) * 4 / 1_048_576)) MiB: the \(t) x \(trainer.sharedCount) task-gradient matrix in place of the summed shared gradient)")
+            }
+        }
+        return parts.isEmpty ? "none" : parts.joined(separator: " + ")
+    }
+
+    /// A plain table of test metrics per task for the terminal.
+    public static func table(_ metrics: [String: MetricValues], tasks: [Preprocessor.TaskEncoding]) -> String {
+        var lines: [String] = []
+        for task in tasks {
+            guard let m = metrics[task.name] else { continue }
+            lines.append(task.name.padding(toLength: max(16, task.name.count + 1), withPad: " ", startingAt: 0)
+                         + Metric.reported(task.kind).map { "\($0.rawValue) \(String(format: "%.4f", m[$0] ?? .nan))" }.joined(separator: "  "))
+        }
+        return lines.joined(separator: "\n")
+    }
+}

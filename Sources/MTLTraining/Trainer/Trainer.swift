@@ -1,0 +1,250 @@
+import Foundation
+import Logging
+import MTLCore
+import MTLData
+import MTLDistributed
+import MTLModels
+import MTLWeighting
+
+/// Data-parallel multi-task training.
+///
+/// Every rank holds the whole (identically preprocessed) training split and a replica of the
+/// model. Each epoch visits the training rows in one order drawn the same on every rank
+/// (`EpochSampler`); global batch s is its rows [s B, (s + 1) B), and rank r computes on its
+/// contiguous share of that batch. Losses are normalised by the global batch's labelled rows
+/// per task, so summing the ranks' gradients (`GradientSynchronizer`) gives exactly the
+/// global-batch gradient: N ranks follow the one-rank trajectory.
+public final class Trainer {
+    public let config: RunConfig
+    public let comm: Communicator
+    public let data: LoadedData
+    public let model: MultiTaskModel
+    public let optimizer: Optimizer
+    public let optimizerState: FloatBuffer
+    public let schedule: LearningRateSchedule
+    public let sampler: EpochSampler
+    public let logger: Logger
+    /// How task losses and gradients are combined, with its state.
+    public let weighting: TaskWeighting
+    /// Every way gradients cross ranks.
+    public let synchronizer: GradientSynchronizer
+    /// Optimizer steps taken so far.
+    public internal(set) var step = 0
+    /// Epochs completed so far.
+    public internal(set) var epoch = 0
+    /// The best validation value of `checkpoint.best_metric` so far and its epoch.
+    public internal(set) var best: (value: Double, epoch: Int)?
+    var bestParameters: [Float]?
+    /// The mean effective task weights of the last epoch.
+    public internal(set) var epochWeights: [Double] = []
+    var weightSums: EpochWeights
+
+    let globalBatch: Int
+    let localCapacity: Int
+    public let tasks: [Preprocessor.TaskEncoding]
+    // Buffers of the training step, allocated once.
+    let batchDense: FloatBuffer
+    var batchCategories: [Int32]
+    let batchTargets: [FloatBuffer]
+    let batchSparse: SparseBatch?
+    let batchMasks: [FloatBuffer]
+    let outputGradients: [FloatBuffer]
+    var sampleIDs: [Int]
+    /// Per task and member: the labelled (weighted) rows of the current global batch.
+    var taskLabelCounts: [Float]
+    /// Per task: loss sum and labelled rows of this rank since the epoch began.
+    var epochLoss: [Double]
+    /// Per task: this step's mean loss over the global batch (this rank's share until summed).
+    var stepLosses: [Double]
+    /// Output gradients of zero, for one backward pass per task (gradient methods, hooks).
+    var zeroOutputs: [FloatBuffer] = []
+    /// Gradient methods on the shared representation: the model, task gradients at Z (T blocks of
+    /// capacity x width) and their combination.
+    public private(set) var representationModel: SharedRepresentationModel?
+    var representationGradients = FloatBuffer(count: 0)
+    var representationCombined = FloatBuffer(count: 0)
+    /// The parameters more than one task's loss depends on (found when first needed).
+    var sharedParameters: [ParameterEntry]?
+    /// Called every `hook.every` steps (the relationship probe of compare and advise).
+    public private(set) var hook: TrainingHook?
+
+    /// The sparse projections' tables (rows of `outputSize` floats) and the other tensors.
+    let sparseTables: [ParameterEntry]
+    let nonTableEntries: [ParameterEntry]
+    /// `training.sparse_updates: lazy` with a sparse projection: each step zeroes, all-reduces and
+    /// updates only the table rows its global batch touches. Every rank lists the same rows, so
+    /// the ranks stay identical; the rows no sample touches keep their values and optimizer state.
+    let lazyRows: Bool
+    var touchStamp: [Int] = []
+    var touchedRows: [Int32] = []
+    /// The global batch of the step in progress.
+    var currentBatch: (order: [Int], start: Int, count: Int) = ([], 0, 0)
+    var currentLocalCount = 0
+
+    public init(config: RunConfig, data: LoadedData, comm: Communicator, logger: Logger) throws {
+        self.config = config
+        self.comm = comm
+        self.data = data
+        self.logger = logger
+        let t = config.training
+        globalBatch = t.batchSize
+        let capacity = max(1, (t.batchSize + comm.size - 1) / comm.size)
+        localCapacity = capacity
+        tasks = data.preprocessor.tasks
+        model = makeModel(config.model, layout: data.preprocessor.layout, maxRows: capacity, seed: t.seed)
+        optimizer = t.optimizer.make(t)
+        optimizerState = FloatBuffer(count: model.store.count * optimizer.stateMultiplier)
+        sampler = EpochSampler(data: data, sampling: t.sampling, taskNames: config.tasks.map(\.name), batchSize: t.batchSize, seed: t.seed)
+        schedule = LearningRateSchedule(base: Float(t.learningRate), warmupSteps: t.warmupSteps, decay: t.schedule,
+                                        totalSteps: t.epochs * Self.steps(rows: sampler.rows, batch: globalBatch),
+                                        minimum: Float(t.minLearningRate))
+        batchDense = FloatBuffer(count: capacity * data.train.denseWidth)
+        batchCategories = [Int32](repeating: 0, count: capacity * data.train.categoryColumns)
+        let members = model.members
+        batchTargets = tasks.map { FloatBuffer(count: capacity * $0.targetWidth) }
+        batchSparse = data.train.sparse.map { SparseBatch(width: $0.width, maxRows: capacity) }
+        batchMasks = tasks.map { _ in FloatBuffer(count: members * capacity) }
+        outputGradients = tasks.map { FloatBuffer(count: members * capacity * $0.outputs) }
+        sampleIDs = [Int](repeating: 0, count: capacity)
+        taskLabelCounts = [Float](repeating: 0, count: tasks.count * members)
+        epochLoss = [Double](repeating: 0, count: 2 * tasks.count)
+        stepLosses = [Double](repeating: 0, count: tasks.count)
+        weighting = makeWeighting(config.weighting, taskWeights: tasks.map(\.weight), optimizer: optimizer)
+        weightSums = EpochWeights(tasks: tasks.count)
+        sparseTables = model.store.entries.filter { $0.name.hasSuffix("sparse.weight") }
+        nonTableEntries = model.store.entries.filter { !$0.name.hasSuffix("sparse.weight") }
+        lazyRows = t.sparseUpdates == .lazy && !sparseTables.isEmpty && data.train.sparse != nil
+        synchronizer = GradientSynchronizer(comm: comm, store: model.store, sparseTables: sparseTables)
+        if weighting.combinesGradients {
+            zeroOutputs = tasks.map { FloatBuffer(count: members * capacity * $0.outputs) }
+            if config.weighting.gradients == .representation, let rep = model as? SharedRepresentationModel {
+                representationModel = rep
+                representationGradients = FloatBuffer(count: tasks.count * capacity * rep.representationWidth)
+                representationCombined = FloatBuffer(count: capacity * rep.representationWidth)
+            } else {
+                synchronizer.prepareTaskGradients(shared: shared(), tasks: tasks.count)
+            }
+        }
+        try StartupAgreement.verify(agreementHash, on: comm)
+        try broadcastState()
+    }
+
+    /// Which parameter tensors more than one task's loss depends on, found from the model itself
+    /// (once): one forward pass over the first training rows, then one backward pass per task with
+    /// a unit output gradient for that task only; a tensor is shared when several tasks reach it.
+    func shared() -> [ParameterEntry] {
+        if let s = sharedParameters { return s }
+        let split = data.train
+        let rows = min(localCapacity, split.rows, 32)
+        let width = split.denseWidth, cats = split.categoryColumns
+        let members = model.members
+        split.dense.withUnsafeBufferPointer { d in
+            if let base = d.baseAddress { batchDense.pointer.update(from: base, count: rows * width) }
+        }
+        for i in 0..<(rows * cats) { batchCategories[i] = split.categories[i] }
+        if let b = batchSparse, let m = split.sparse { m.fill(b, rows: 0..<rows) }
+        batchCategories.withUnsafeBufferPointer { catPtr in
+            model.forward(BatchInput(dense: batchDense.matrix(rows: rows, cols: width), categories: cats > 0 ? catPtr.baseAddress : nil,
+                                     sparse: batchSparse),
+                          context: .evaluation)
+        }
+        let store = model.store
+        var reached = [Int](repeating: 0, count: store.entries.count)
+        for t in tasks.indices {
+            for (u, task) in tasks.enumerated() {
+                outputGradients[u].pointer.update(repeating: u == t ? 1 : 0, count: members * rows * task.outputs)
+            }
+            store.zeroGradients()
+            model.backward { self.outputGradients[$0].matrix(rows: members * rows, cols: self.tasks[$0].outputs) }
+            for (i, e) in store.entries.enumerated() {
+                let g = store.gradient(e)
+                if (0..<e.count).contains(where: { g[$0] != 0 }) { reached[i] += 1 }
+            }
+        }
+        store.zeroGradients()
+        let s = store.entries.indices.filter { reached[$0] > 1 }.map { store.entries[$0] }
+        sharedParameters = s
+        return s
+    }
+
+    /// The shared parameters' count (gradient methods on the parameters and hooks), for logs.
+    public var sharedEntries: [ParameterEntry] { sharedParameters ?? [] }
+    public var sharedCount: Int { sharedEntries.reduce(0) { $0 + $1.count } }
+
+    static func steps(rows: Int, batch: Int) -> Int { (rows + batch - 1) / batch }
+    public var stepsPerEpoch: Int { Self.steps(rows: epochRows, batch: globalBatch) }
+    /// Rows drawn per epoch: the training rows, or for mixed sampling of tasks with their own
+    /// data sets, the steps the epoch is defined by times the global batch.
+    public var epochRows: Int { sampler.rows }
+    public var parameterCount: Int { model.store.count }
+
+    /// What every rank must agree on: the effective config, the preprocessing and the layout.
+    public var agreementHash: UInt64 {
+        let c = config
+        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.weighting)|\(c.checkpoint)|\(data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)"
+        return stableHash(text)
+    }
+
+    /// Rank 0's parameters, optimizer state, weighting state and counters to every rank.
+    func broadcastState() throws {
+        guard comm.size > 1 else { return }
+        try comm.broadcast(UnsafeMutableRawBufferPointer(model.store.values.buffer), root: 0)
+        try comm.broadcast(UnsafeMutableRawBufferPointer(optimizerState.buffer), root: 0)
+        var weightingState = weighting.flatState
+        if !weightingState.isEmpty {
+            try weightingState.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+            try weighting.setFlatState(weightingState)
+        }
+        var counters: [Double] = [Double(step), Double(epoch), best?.value ?? .nan, Double(best?.epoch ?? -1)]
+        try counters.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+        step = Int(counters[0]); epoch = Int(counters[1])
+        best = counters[2].isNaN ? nil : (counters[2], Int(counters[3]))
+    }
+
+    /// The global batch `s` of an epoch's order, and this rank's share of it.
+    func shard(step s: Int, rows n: Int) -> (globalStart: Int, globalCount: Int, localStart: Int, localCount: Int) {
+        let start = s * globalBatch
+        let count = min(globalBatch, n - start)
+        let lo = count * comm.rank / comm.size, hi = count * (comm.rank + 1) / comm.size
+        return (start, count, lo, hi - lo)
+    }
+
+    /// The order of the training rows for an epoch (0-based), the same on every rank.
+    func permutation(epoch e: Int) -> [Int] { sampler.order(epoch: e) }
+
+    /// Calls `hook` every `hook.every` steps, before the step's own update, on its batch.
+    public func attach(hook h: TrainingHook) {
+        _ = shared()
+        if zeroOutputs.isEmpty {
+            zeroOutputs = tasks.map { FloatBuffer(count: model.members * localCapacity * $0.outputs) }
+        }
+        h.prepare(tasks: tasks.map(\.name), sharedParameters: sharedCount)
+        hook = h
+    }
+
+    /// Trains one epoch; returns the mean training loss per task over all ranks.
+    public func trainEpoch(progress: ProgressReporter?) throws -> [Double] {
+        let order = permutation(epoch: epoch)
+        for i in epochLoss.indices { epochLoss[i] = 0 }
+        let steps = stepsPerEpoch
+        let started = Date()
+        var samples = 0
+        for s in 0..<steps {
+            let loss = try trainStep(order: order, batchIndex: s)
+            samples += shard(step: s, rows: order.count).globalCount
+            progress?.update(done: samples, total: order.count, elapsed: Date().timeIntervalSince(started), loss: loss)
+        }
+        try comm.allreduceSum(&epochLoss)
+        let losses = tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan }
+        // Every rank holds the same sums after the all-reduce, so every rank stops here together,
+        // before the epoch's checkpoint: the last good checkpoint stays the newest.
+        if let t = tasks.indices.first(where: { epochLoss[2 * $0 + 1] > 0 && !losses[$0].isFinite }) {
+            throw UserError("training diverged: task '\(tasks[t].name)' has a non-finite training loss in epoch \(epoch + 1)",
+                            hint: "lower training.learning_rate, or set training.clip_norm; the checkpoints written before this epoch are kept")
+        }
+        epoch += 1
+        epochWeights = weightSums.takeMeans()
+        weighting.endEpoch(losses: losses)
+        return losses
+    }
+}

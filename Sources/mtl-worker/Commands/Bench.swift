@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import MTLTraining
+import MTLWeighting
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a reference workload on synthetic data and print samples/s (JSON), to compare with the PyTorch peer.")
+    @Option(help: "Workload: hps (trunk 512-256, heads 64-1) or mmoe (8 experts 256-128, gates, towers 64-1); Adam.") var workload: String = "hps"
+    @Option(help: "Input width.") var dim: Int = 512
+    @Option(help: "Binary tasks.") var tasks: Int = 2
+    @Option(help: "Batch per rank.") var batch: Int = 256
+    @Option(help: "Timed steps.") var steps: Int = 300
+    @Option(help: "Warm-up steps before timing.") var warmup: Int = 20
+    @Option(help: "Synthetic rows.") var rows: Int = 100_000
+    @Option(help: "Weighting method (\(WeightingMethod.names.joined(separator: ", "))).") var weighting: WeightingMethod = .fixed
+    @OptionGroup var common: CommonOptions
+
+    struct Output: Encodable {
+        var workload: String
+        var worldSize: Int
+        var batch: Int
+        var dim: Int
+        var steps: Int
+        var seconds: Double
+        var samplesPerSec: Double
+        var parameters: Int
+        var threads: Int
+        var weighting: WeightingMethod
+        enum CodingKeys: String, CodingKey {
+            case workload, batch, dim, steps, seconds, parameters, threads, weighting
+            case worldSize = "world_size", samplesPerSec = "samples_per_sec"
+        }
+    }
+
+    func validate() throws {
+        for (name, v) in [("--dim", dim), ("--tasks", tasks), ("--batch", batch), ("--steps", steps), ("--rows", rows)] where v < 1 {
+            throw ValidationError("\(name) must be at least 1")
+        }
+    }
+
+    func run() throws {
+        try withRuntime(common) { comm, logger in
+            let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
+                                      warmup: warmup, rows: rows, weighting: weighting, comm: comm, logger: logger)
+            if comm.isRoot {
+                print(try JSON.text(Output(workload: r.workload, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
+                                           seconds: r.seconds, samplesPerSec: r.samplesPerSecond, parameters: r.parameters,
+                                           threads: common.threads ?? 1, weighting: weighting)))
+            }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import MTLCompare
+import MTLTraining
+
+struct Compare: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train every candidate (architecture x weighting) and the single-task baseline with K seeds; rank them by Δm% and recommend one.",
+        discussion: "Candidates, seeds and budget come from the config's compare: section. Under mpirun the ranks split into groups that train candidates at the same time. Writes results.json, results.csv, recommended.yaml and report.html under the output folder (default: compare.output, else runs/<config name>-compare); run it again to resume an interrupted comparison.")
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Override compare.seeds.") var seeds: Int?
+    @Option(help: "Override compare.epochs (epochs per candidate).") var epochs: Int?
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if let s = seeds, s < 1 { throw ValidationError("--seeds must be at least 1") }
+        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+    }
+
+    func run() throws {
+        var cfg = try options.load()
+        if let s = seeds { cfg.compare.seeds = s }
+        if let e = epochs { cfg.compare.epochs = e }
+        let out = options.output ?? cfg.compare.output ?? "runs/\(options.name)-compare"
+        try withRuntime(common, threads: cfg.training.threads) { comm, logger in
+            let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
+            guard let results = try comparison.run() else { return }
+            let analysis = try CompareAnalysis(config: cfg, results: results, jobs: comparison.jobs)
+            let file = { (n: String) in (out as NSString).appendingPathComponent(n) }
+            try AtomicFile.write(file("results.json"), text: try JSON.text(analysis.results, pretty: true) + "\n")
+            try AtomicFile.write(file("results.csv"), text: analysis.csv)
+            let winner = analysis.recommendation.winner
+            try AtomicFile.write(file("recommended.yaml"), text: try CompareAnalysis.recommendedConfig(cfg, winner: winner, candidates: analysis.candidates))
+            try AtomicFile.write(file("report.html"), text: Report.comparison(analysis, config: cfg))
+            print(CompareAnalysis.table(analysis))
+            print("\nRecommendation: \(analysis.recommendation.trainSeparately ? "train the tasks separately (single-task)" : winner)")
+            for r in analysis.recommendation.reasons { print("  - \(r)") }
+            print("Files: \(file("report.html")), results.json, results.csv, recommended.yaml")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import MTLData
+import MTLTraining
+
+struct Featurize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Read a config's data, fit the preprocessing (vocabularies, TF-IDF, statistics) and encode every split; prints sizes and times as JSON.")
+    @Option(help: "The run's YAML config.") var config: String
+    @Option(help: "Times to repeat (the median time is printed too).") var repeats: Int = 1
+    @OptionGroup var common: CommonOptions
+
+    /// What `featurize` prints.
+    struct Output: Encodable {
+        struct Field: Encodable { var name: String; var kind: SparseFieldKind; var width: Int }
+        var config: String
+        var worldSize: Int
+        var seconds: [Double]
+        var medianSeconds: Double
+        var rows: [String: Int]
+        var sparseNonzeros: [String: Int]
+        var sparseFields: [Field]
+        var denseWidth: Int
+        enum CodingKeys: String, CodingKey {
+            case config, seconds, rows
+            case worldSize = "world_size", medianSeconds = "median_seconds", sparseNonzeros = "sparse_nonzeros"
+            case sparseFields = "sparse_fields", denseWidth = "dense_width"
+        }
+    }
+
+    func run() throws {
+        let cfg = try loadConfig(config)
+        try withRuntime(common) { comm, _ in
+            var seconds: [Double] = []
+            var data: LoadedData?
+            for _ in 0..<max(1, repeats) {
+                try comm.barrier()
+                let start = Date()
+                data = try LoadedData.load(source: cfg.dataSource, comm: comm)
+                try comm.barrier()
+                seconds.append(Date().timeIntervalSince(start))
+            }
+            guard comm.isRoot, let d = data else { return }
+            let splits = [d.train, d.validation, d.test].compactMap { $0 }
+            print(try JSON.text(Output(
+                config: config, worldSize: comm.size, seconds: seconds, medianSeconds: seconds.sorted()[seconds.count / 2],
+                rows: Dictionary(splits.map { ($0.name, $0.rows) }, uniquingKeysWith: { a, _ in a }),
+                sparseNonzeros: Dictionary(splits.map { ($0.name, $0.sparse?.index.count ?? 0) }, uniquingKeysWith: { a, _ in a }),
+                sparseFields: d.preprocessor.sparseFields.map { Output.Field(name: $0.name, kind: $0.kind, width: $0.width) },
+                denseWidth: d.preprocessor.inputWidth), pretty: true))
+        }
+    }
+}

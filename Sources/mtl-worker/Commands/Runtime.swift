@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Logging
+import MTLCore
+import MTLDistributed
+import MTLMPI
+import MTLTraining
+
+/// Options every subcommand shares.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "OpenBLAS threads per process (default: training.threads from the config, else 1).")
+    var threads: Int?
+
+    @Option(help: "Log level: trace, debug, info, warning, error.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+    }
+}
+
+/// Starts MPI when a launcher started this process (otherwise one local process), sets up
+/// logging, runs `body`, and turns any error into a message and a non-zero exit. Under MPI a
+/// failing rank aborts the whole job, so no other rank waits for it forever.
+func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, _ body: (Communicator, Logger) throws -> Void) throws {
+    let comm: Communicator
+    do {
+        comm = launchedByMPI(environment: ProcessInfo.processInfo.environment) ? try MPICommunicator() : SingleProcessCommunicator()
+    } catch {
+        FileHandle.standardError.write(Data("error: cannot start MPI: \(error)\nHINT: run under mpirun from Open MPI, or without a launcher for one process\n".utf8))
+        throw ExitCode(1)
+    }
+    let level = Logger.Level(rawValue: common.logLevel) ?? .info
+    let rank = comm.rank, size = comm.size
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: size > 1 ? "\(label)[\(rank)]" : label)
+        h.logLevel = rank == 0 ? level : max(level, .warning)
+        return h
+    }
+    BLAS.setThreads(common.threads ?? configThreads ?? 1)
+    let logger = Logger(label: "mtl-worker")
+    do {
+        try body(comm, logger)
+    } catch {
+        let prefix = size > 1 ? "rank \(rank): " : ""
+        FileHandle.standardError.write(Data("error: \(prefix)\(error)\n".utf8))
+        if size > 1 { comm.abort(code: 1) }
+        throw ExitCode(1)
+    }
+    (comm as? MPICommunicator)?.finalize()
+}
+
+func loadConfig(_ path: String) throws -> RunConfig {
+    do { return try RunConfig.load(path: path) } catch let e as UserError {
+        print(error: e)
+        throw ExitCode(1)
+    }
+}
+
+/// Prints an error as every error of the program is printed: `error: ...` and its `HINT:`.
+func print(error e: Error) {
+    FileHandle.standardError.write(Data("error: \(e)\n".utf8))
+}
+
+/// The options of the commands that read a config and write an output folder.
+struct ConfigOptions: ParsableArguments {
+    @Option(help: "The run's YAML config.") var config: String
+    @Option(help: "Output folder (default: see the command's description).") var output: String?
+
+    /// The config file's name without its extension, for default output folders.
+    var name: String { ((config as NSString).lastPathComponent as NSString).deletingPathExtension }
+
+    /// Reads the config; an error in it is printed as the program prints every error.
+    func load() throws -> RunConfig { try loadConfig(config) }
+}

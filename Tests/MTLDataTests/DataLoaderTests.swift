@@ -1,0 +1,50 @@
+import XCTest
+import MTLTraining
+import MTLCore
+import MTLDistributed
+import MTLTestSupport
+@testable import MTLData
+
+final class DataLoaderTests: XCTestCase {
+    func write(_ dir: String, rows: Int, name: String) {
+        Support.write("x,y\n" + (0..<rows).map { "\($0),\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n", to: dir + "/" + name)
+    }
+
+    /// The head of the test file validates, the rest tests, in file order.
+    func testTestHeadAsValidation() throws {
+        let dir = Support.temporaryDirectory()
+        write(dir, rows: 10, name: "train.csv")
+        write(dir, rows: 7, name: "test.csv")
+        let config = try RunConfig.parse(text: """
+        data: {train: train.csv, test: test.csv, test_head_as_validation: 0.5}
+        tasks: [{name: y, column: y, kind: binary, positive: [a]}]
+        """, path: dir + "/c.yaml")
+        let data = try LoadedData.load(source: config.dataSource)
+        XCTAssertEqual(data.train.rows, 10)
+        XCTAssertEqual(data.validation?.rows, 4)   // round(3.5) = 4
+        XCTAssertEqual(data.test?.rows, 3)
+        // x is standardised with the training mean 4.5 and deviation sqrt(8.25): validation holds 0..3, test 4..6.
+        let std = Float((8.25).squareRoot())
+        XCTAssertEqual(data.validation!.dense[0], Float(-4.5) / std, accuracy: 1e-6)
+        XCTAssertEqual(data.test!.dense[0], Float(-0.5) / std, accuracy: 1e-6)
+        XCTAssertEqual(data.test!.targets[0], [1, 0, 1])
+    }
+
+    func testFractionSplitIsSeededAndDisjoint() throws {
+        let dir = Support.temporaryDirectory()
+        write(dir, rows: 100, name: "train.csv")
+        let text = "data: {train: train.csv, validation_fraction: 0.2, test_fraction: 0.1, split_seed: 4}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n"
+        let a = try LoadedData.load(source: try RunConfig.parse(text: text, path: dir + "/c.yaml").dataSource)
+        let b = try LoadedData.load(source: try RunConfig.parse(text: text, path: dir + "/c.yaml").dataSource)
+        XCTAssertEqual([a.train.rows, a.validation!.rows, a.test!.rows], [70, 20, 10])
+        XCTAssertEqual(a.validation!.dense, b.validation!.dense)
+        let all = Set(a.train.dense + a.validation!.dense + a.test!.dense)
+        XCTAssertEqual(all.count, 100, "the three splits are disjoint and cover every row")
+    }
+
+    func testTestHeadNeedsATestFile() {
+        Support.assertUserError(["data.test_head_as_validation"]) {
+            _ = try RunConfig.parse(text: "data: {train: t.csv, test_head_as_validation: 0.5}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n", path: "c.yaml")
+        }
+    }
+}
