@@ -11,24 +11,11 @@ import MTLWeighting
 /// and the recommendation with its reasons.
 public struct CompareAnalysis {
     /// A figure's mean, standard deviation and count over seeds (NaN where none was finite).
-    public struct Stat: Codable, Equatable, Sendable {
-        public var mean: Double
-        public var std: Double
+    public struct Stat: Codable, Sendable {
+        @NaNAsNull public var mean: Double
+        @NaNAsNull public var std: Double
         public var n: Int
         public init(mean: Double, std: Double, n: Int) { self.mean = mean; self.std = std; self.n = n }
-        enum CodingKeys: String, CodingKey { case mean, std, n }
-        public init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            mean = try c.decode(JSONNumber.self, forKey: .mean).value
-            std = try c.decode(JSONNumber.self, forKey: .std).value
-            n = try c.decode(Int.self, forKey: .n)
-        }
-        public func encode(to encoder: Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(JSONNumber(mean), forKey: .mean)
-            try c.encode(JSONNumber(std), forKey: .std)
-            try c.encode(n, forKey: .n)
-        }
     }
     public struct Candidate {
         public var name: String

@@ -178,7 +178,7 @@ public final class Comparison {
 
 /// One comparison job's result (`results/<job>.json`): the run's summary, and for the
 /// relationship run the measured relationships and the data's characteristics.
-public struct JobResult: Codable, Equatable, Sendable {
+public struct JobResult: Codable, Sendable {
     public var id: String
     public var seed: Int
     /// nil on ranks other than the group's root.

@@ -126,15 +126,15 @@ public final class RelationshipProbe: TrainingHook {
 
 /// The measured task relationships (`results/relationships.json`, `results.json`): T x T
 /// row-major matrices; NaN (null in JSON) where nothing was measured.
-public struct Relationships: Codable, Equatable, Sendable {
+public struct Relationships: Codable, Sendable {
     public var tasks: [String]
     public var measuredSteps: Int
     public var every: Int
     public var sharedParameters: Int
-    public var gradientCosine: [Double]
-    public var conflictShare: [Double]
-    public var affinity: [Double]
-    public var overallConflictShare: Double
+    @NaNAsNull public var gradientCosine: [Double]
+    @NaNAsNull public var conflictShare: [Double]
+    @NaNAsNull public var affinity: [Double]
+    @NaNAsNull public var overallConflictShare: Double
 
     public init(tasks: [String], measuredSteps: Int, every: Int, sharedParameters: Int, gradientCosine: [Double],
                 conflictShare: [Double], affinity: [Double], overallConflictShare: Double) {
@@ -147,29 +147,5 @@ public struct Relationships: Codable, Equatable, Sendable {
         case tasks, every
         case measuredSteps = "measured_steps", sharedParameters = "shared_parameters", gradientCosine = "gradient_cosine"
         case conflictShare = "conflict_share", affinity, overallConflictShare = "overall_conflict_share"
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        tasks = try c.decode([String].self, forKey: .tasks)
-        measuredSteps = try c.decode(Int.self, forKey: .measuredSteps)
-        every = try c.decode(Int.self, forKey: .every)
-        sharedParameters = try c.decode(Int.self, forKey: .sharedParameters)
-        gradientCosine = try c.decode([JSONNumber].self, forKey: .gradientCosine).values
-        conflictShare = try c.decode([JSONNumber].self, forKey: .conflictShare).values
-        affinity = try c.decode([JSONNumber].self, forKey: .affinity).values
-        overallConflictShare = try c.decode(JSONNumber.self, forKey: .overallConflictShare).value
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(tasks, forKey: .tasks)
-        try c.encode(measuredSteps, forKey: .measuredSteps)
-        try c.encode(every, forKey: .every)
-        try c.encode(sharedParameters, forKey: .sharedParameters)
-        try c.encode(gradientCosine.json, forKey: .gradientCosine)
-        try c.encode(conflictShare.json, forKey: .conflictShare)
-        try c.encode(affinity.json, forKey: .affinity)
-        try c.encode(JSONNumber(overallConflictShare), forKey: .overallConflictShare)
     }
 }

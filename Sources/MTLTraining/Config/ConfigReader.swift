@@ -48,14 +48,6 @@ struct ConfigReader {
 
     mutating func string(_ k: String, default d: String) throws -> String { try string(k) ?? d }
 
-    mutating func choice(_ k: String, _ allowed: [String], default d: String) throws -> String {
-        let s = try string(k) ?? d
-        guard allowed.contains(s) else {
-            throw fail(k, node.mapping?[Node(k)], "is '\(s)', which is not one of: \(allowed.joined(separator: ", "))")
-        }
-        return s
-    }
-
     /// One of an enumeration's values, by its config name; `allowed` narrows the choice.
     mutating func choice<E: RawRepresentable & CaseIterable>(_ k: String, default d: E, allowed: [E]? = nil) throws -> E where E.RawValue == String {
         guard let s = try string(k) else { return d }

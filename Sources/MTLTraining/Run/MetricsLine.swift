@@ -24,45 +24,38 @@ public struct MetricsLine: Codable, Equatable, Sendable {
     }
 
     /// The fixed keys; the metrics sit beside them in the same object, under their own names.
-    struct Key: CodingKey {
-        var stringValue: String
-        init(_ s: String) { stringValue = s }
-        init?(stringValue: String) { self.stringValue = stringValue }
-        var intValue: Int? { nil }
-        init?(intValue: Int) { nil }
-        static let epoch = Key("epoch"), step = Key("step"), task = Key("task"), split = Key("split")
-        static let trainLoss = Key("train_loss"), learningRate = Key("learning_rate"), seconds = Key("seconds")
-        static let weight = Key("weight"), weighting = Key("weighting")
-    }
+    static let keys = (epoch: AnyKey("epoch"), step: AnyKey("step"), task: AnyKey("task"), split: AnyKey("split"),
+                       trainLoss: AnyKey("train_loss"), learningRate: AnyKey("learning_rate"), seconds: AnyKey("seconds"),
+                       weight: AnyKey("weight"), weighting: AnyKey("weighting"))
 
     public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: Key.self)
-        epoch = try c.decode(Int.self, forKey: .epoch)
-        step = try c.decode(Int.self, forKey: .step)
-        task = try c.decode(String.self, forKey: .task)
-        split = try c.decode(String.self, forKey: .split)
-        trainLoss = try c.decodeIfPresent(JSONNumber.self, forKey: .trainLoss)?.value
-        learningRate = try c.decodeIfPresent(JSONNumber.self, forKey: .learningRate)?.value
-        seconds = try c.decodeIfPresent(JSONNumber.self, forKey: .seconds)?.value
-        weight = try c.decodeIfPresent(JSONNumber.self, forKey: .weight)?.value
-        weighting = try c.decodeIfPresent(WeightingMethod.self, forKey: .weighting)
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        epoch = try c.decode(Int.self, forKey: Self.keys.epoch)
+        step = try c.decode(Int.self, forKey: Self.keys.step)
+        task = try c.decode(String.self, forKey: Self.keys.task)
+        split = try c.decode(String.self, forKey: Self.keys.split)
+        trainLoss = try c.decodeIfPresent(JSONNumber.self, forKey: Self.keys.trainLoss)?.value
+        learningRate = try c.decodeIfPresent(JSONNumber.self, forKey: Self.keys.learningRate)?.value
+        seconds = try c.decodeIfPresent(JSONNumber.self, forKey: Self.keys.seconds)?.value
+        weight = try c.decodeIfPresent(JSONNumber.self, forKey: Self.keys.weight)?.value
+        weighting = try c.decodeIfPresent(WeightingMethod.self, forKey: Self.keys.weighting)
         metrics = MetricValues()
-        for m in Metric.allCases where c.contains(Key(m.rawValue)) {
-            metrics[m] = try c.decode(JSONNumber.self, forKey: Key(m.rawValue)).value
+        for m in Metric.allCases where c.contains(AnyKey(m.rawValue)) {
+            metrics[m] = try c.decode(JSONNumber.self, forKey: AnyKey(m.rawValue)).value
         }
     }
 
     public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: Key.self)
-        try c.encode(epoch, forKey: .epoch)
-        try c.encode(step, forKey: .step)
-        try c.encode(task, forKey: .task)
-        try c.encode(split, forKey: .split)
-        try c.encodeIfPresent(trainLoss.map(JSONNumber.init), forKey: .trainLoss)
-        try c.encodeIfPresent(learningRate.map(JSONNumber.init), forKey: .learningRate)
-        try c.encodeIfPresent(seconds.map(JSONNumber.init), forKey: .seconds)
-        try c.encodeIfPresent(weight.map(JSONNumber.init), forKey: .weight)
-        try c.encodeIfPresent(weighting, forKey: .weighting)
-        for (m, v) in metrics { try c.encode(JSONNumber(v), forKey: Key(m.rawValue)) }
+        var c = encoder.container(keyedBy: AnyKey.self)
+        try c.encode(epoch, forKey: Self.keys.epoch)
+        try c.encode(step, forKey: Self.keys.step)
+        try c.encode(task, forKey: Self.keys.task)
+        try c.encode(split, forKey: Self.keys.split)
+        try c.encodeIfPresent(trainLoss.map(JSONNumber.init), forKey: Self.keys.trainLoss)
+        try c.encodeIfPresent(learningRate.map(JSONNumber.init), forKey: Self.keys.learningRate)
+        try c.encodeIfPresent(seconds.map(JSONNumber.init), forKey: Self.keys.seconds)
+        try c.encodeIfPresent(weight.map(JSONNumber.init), forKey: Self.keys.weight)
+        try c.encodeIfPresent(weighting, forKey: Self.keys.weighting)
+        for (m, v) in metrics { try c.encode(JSONNumber(v), forKey: AnyKey(m.rawValue)) }
     }
 }

@@ -3,7 +3,7 @@ import MTLModels
 import MTLWeighting
 
 /// `summary.json`: what a finished run did and reached.
-public struct RunSummary: Codable, Equatable, Sendable {
+public struct RunSummary: Codable, Sendable {
     public var config: String
     public var architecture: Architecture
     public var worldSize: Int
@@ -12,8 +12,8 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var steps: Int
     public var parameters: Int
     /// Seconds of training in this invocation.
-    public var wallSeconds: Double
-    public var samplesPerSecond: Double
+    @NaNAsNull public var wallSeconds: Double
+    @NaNAsNull public var samplesPerSecond: Double
     public var bestMetric: String
     public var bestValue: Double?
     public var bestEpoch: Int?
@@ -21,7 +21,7 @@ public struct RunSummary: Codable, Equatable, Sendable {
     public var stoppedByTimeBudget: Bool?
     /// Per task: `epoch`, `train_loss` and each validation metric, one value per epoch
     /// (the learning curves; NaN, null in JSON, where an epoch lacks one).
-    public var history: [String: [String: [Double]]]
+    @NaNAsNull public var history: [String: [String: [Double]]]
     /// Per task: the validation metrics of the best epoch.
     public var validation: [String: MetricValues]?
     /// Per task: the test metrics, and which parameters gave them.
@@ -40,48 +40,6 @@ public struct RunSummary: Codable, Equatable, Sendable {
         self.config = config; self.architecture = architecture; self.worldSize = worldSize; self.weighting = weighting
         self.epochs = epochs; self.steps = steps; self.parameters = parameters; self.wallSeconds = wallSeconds
         self.samplesPerSecond = samplesPerSecond; self.bestMetric = bestMetric; history = [:]
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        config = try c.decode(String.self, forKey: .config)
-        architecture = try c.decode(Architecture.self, forKey: .architecture)
-        worldSize = try c.decode(Int.self, forKey: .worldSize)
-        weighting = try c.decode(WeightingMethod.self, forKey: .weighting)
-        epochs = try c.decode(Int.self, forKey: .epochs)
-        steps = try c.decode(Int.self, forKey: .steps)
-        parameters = try c.decode(Int.self, forKey: .parameters)
-        wallSeconds = try c.decode(JSONNumber.self, forKey: .wallSeconds).value
-        samplesPerSecond = try c.decode(JSONNumber.self, forKey: .samplesPerSecond).value
-        bestMetric = try c.decode(String.self, forKey: .bestMetric)
-        bestValue = try c.decodeIfPresent(JSONNumber.self, forKey: .bestValue)?.value
-        bestEpoch = try c.decodeIfPresent(Int.self, forKey: .bestEpoch)
-        stoppedByTimeBudget = try c.decodeIfPresent(Bool.self, forKey: .stoppedByTimeBudget)
-        history = try c.decode([String: [String: [JSONNumber]]].self, forKey: .history).mapValues { $0.mapValues(\.values) }
-        validation = try c.decodeIfPresent([String: MetricValues].self, forKey: .validation)
-        test = try c.decodeIfPresent([String: MetricValues].self, forKey: .test)
-        testParameters = try c.decodeIfPresent(String.self, forKey: .testParameters)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(config, forKey: .config)
-        try c.encode(architecture, forKey: .architecture)
-        try c.encode(worldSize, forKey: .worldSize)
-        try c.encode(weighting, forKey: .weighting)
-        try c.encode(epochs, forKey: .epochs)
-        try c.encode(steps, forKey: .steps)
-        try c.encode(parameters, forKey: .parameters)
-        try c.encode(JSONNumber(wallSeconds), forKey: .wallSeconds)
-        try c.encode(JSONNumber(samplesPerSecond), forKey: .samplesPerSecond)
-        try c.encode(bestMetric, forKey: .bestMetric)
-        try c.encodeIfPresent(bestValue.map(JSONNumber.init), forKey: .bestValue)
-        try c.encodeIfPresent(bestEpoch, forKey: .bestEpoch)
-        try c.encodeIfPresent(stoppedByTimeBudget, forKey: .stoppedByTimeBudget)
-        try c.encode(history.mapValues { $0.mapValues(\.json) }, forKey: .history)
-        try c.encodeIfPresent(validation, forKey: .validation)
-        try c.encodeIfPresent(test, forKey: .test)
-        try c.encodeIfPresent(testParameters, forKey: .testParameters)
     }
 
     /// Task `task`'s curve of `key` (`train_loss` or a metric name) over the epochs.

@@ -45,3 +45,44 @@ public enum JSON {
         }
     }
 }
+
+/// A value whose NaNs the program's JSON files hold as null (an undefined figure).
+public protocol NaNRepresentable: Sendable {
+    associatedtype JSONForm: Codable
+    var jsonForm: JSONForm { get }
+    init(jsonForm: JSONForm)
+}
+
+extension Double: NaNRepresentable {
+    public var jsonForm: JSONNumber { JSONNumber(self) }
+    public init(jsonForm: JSONNumber) { self = jsonForm.value }
+}
+
+extension Array: NaNRepresentable where Element: NaNRepresentable {
+    public var jsonForm: [Element.JSONForm] { map(\.jsonForm) }
+    public init(jsonForm: [Element.JSONForm]) { self = jsonForm.map(Element.init(jsonForm:)) }
+}
+
+extension Dictionary: NaNRepresentable where Key == String, Value: NaNRepresentable {
+    public var jsonForm: [String: Value.JSONForm] { mapValues(\.jsonForm) }
+    public init(jsonForm: [String: Value.JSONForm]) { self = jsonForm.mapValues(Value.init(jsonForm:)) }
+}
+
+/// Marks a stored property whose NaNs JSON writes as null and reads back as NaN, so that the
+/// type's Codable conformance can be synthesized.
+@propertyWrapper
+public struct NaNAsNull<Value: NaNRepresentable>: Codable, Sendable {
+    public var wrappedValue: Value
+    public init(wrappedValue: Value) { self.wrappedValue = wrappedValue }
+    public init(from decoder: Decoder) throws { wrappedValue = Value(jsonForm: try Value.JSONForm(from: decoder)) }
+    public func encode(to encoder: Encoder) throws { try wrappedValue.jsonForm.encode(to: encoder) }
+}
+
+/// A coding key of any name (objects whose keys are data: metric names, tensor names).
+struct AnyKey: CodingKey {
+    var stringValue: String
+    init(_ s: String) { stringValue = s }
+    init?(stringValue: String) { self.stringValue = stringValue }
+    var intValue: Int? { nil }
+    init?(intValue: Int) { nil }
+}
