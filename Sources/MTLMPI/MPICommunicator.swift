@@ -91,7 +91,7 @@ public final class MPICommunicator: Communicator, FinalizableCommunicator {
     /// Element-wise sum over all ranks, in place, for any MPI element type.
     public func allreduceSum<T: MPIDatatype>(of buffer: UnsafeMutableBufferPointer<T>) throws {
         try chunked(buffer, { MPI_Allreduce(mtl_mpi_in_place(), $0, $1, T.mpiDatatype, mtl_mpi_sum(), comm) },
-                    "MPI_Allreduce(\(T.mpiName), sum)")
+                    "MPI_Allreduce(\(T.self), sum)")
     }
 
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Float>) throws { try allreduceSum(of: buffer) }

@@ -81,6 +81,10 @@ public struct ModelConfig: Sendable, Equatable {
             return ("experts", "must be at least 1 for ple with several levels: the shared gate mixes shared experts")
         }
         if architecture == .ensemble && member == .ensemble { return ("member", "cannot be ensemble") }
+        if [.mmoe, .cgc, .ple].contains(experts) && expert.isEmpty { return ("expert", "must list at least one width for \(experts.rawValue)") }
+        if (architecture == .crossStitch || member == .crossStitch && architecture == .ensemble) && trunk.isEmpty {
+            return ("trunk", "must list at least one width for cross-stitch: the stitches mix the columns' hidden layers")
+        }
         if dModel % attentionHeads != 0 {
             return ("d_model", "(\(dModel)) must be a multiple of attention_heads (\(attentionHeads))")
         }

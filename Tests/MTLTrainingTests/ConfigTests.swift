@@ -47,9 +47,12 @@ final class ConfigTests: XCTestCase {
         Support.assertUserError(["tasks[0].kind"]) {
             _ = try RunConfig.parse(text: "data: {train: t}\ntasks: [{name: y, column: y, kind: weird}]\n", path: "c.yaml")
         }
-        Support.assertUserError(["checkpoint.best_metric"]) {
+        Support.assertUserError(["checkpoint.best_metric", "micro_f1"]) {
             _ = try RunConfig.parse(text: base + "\ncheckpoint: {best_metric: y.auc}\n", path: "c.yaml")
         }
+        // Every reported metric can choose the best epoch, micro_f1 among them.
+        XCTAssertEqual(try RunConfig.parse(text: base + "\ncheckpoint: {best_metric: mean.micro_f1}\n", path: "c.yaml").checkpoint.bestMetric,
+                       MetricSelector(scope: .mean, metric: .microF1))
         Support.assertUserError(["tasks[0].positive", "required"]) {
             _ = try RunConfig.parse(text: "data: {train: t}\ntasks: [{name: y, column: y, kind: binary}]\n", path: "c.yaml")
         }
@@ -61,6 +64,12 @@ final class ConfigTests: XCTestCase {
         }
         Support.assertUserError(["model.experts", "ple"]) {
             _ = try RunConfig.parse(text: base + "\nmodel: {architecture: ensemble, member: ple, experts: 0, levels: 2}\n", path: "c.yaml")
+        }
+        Support.assertUserError(["model.expert", "mmoe"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: mmoe, expert: []}\n", path: "c.yaml")
+        }
+        Support.assertUserError(["model.trunk", "cross-stitch"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: cross-stitch, trunk: []}\n", path: "c.yaml")
         }
         Support.assertUserError(["model.d_model"]) {
             _ = try RunConfig.parse(text: base + "\nmodel: {d_model: 10, attention_heads: 4}\n", path: "c.yaml")

@@ -43,110 +43,24 @@ extension Preprocessor {
             throw UserError("\(config.configPath): data.log_numeric names '\(name)', which is not a numeric feature column",
                             hint: "numeric feature columns are: \(numericNames.joined(separator: ", "))")
         }
-        var numeric: [NumericColumn] = []
-        for name in numericNames {
-            let c = train.columnIndex(name)!
-            let probe = NumericColumn(name: name, mean: 0, std: 1, log: d.logNumeric.contains(name) ? true : nil)
-            var values: [Double] = []
-            var sum = 0.0, sumSq = 0.0, n = 0
-            for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
-                guard let v = Double(s), v.isFinite else {
-                    throw UserError("\(train.place(r)): column '\(name)': '\(s)' is not a number",
-                                    hint: "list '\(s)' in data.missing if it marks a missing value, or move '\(name)' to data.categorical")
-                }
-                let x = probe.transform(v)
-                sum += x; sumSq += x * x; n += 1
-                if d.numericBins > 0 { values.append(x) }
-            }
-            let mean = n > 0 ? sum / Double(n) : 0
-            let variance = n > 1 ? max(sumSq / Double(n) - mean * mean, 0) : 0
-            let std = variance.squareRoot()
-            var column = NumericColumn(name: name, mean: mean, std: std > 1e-12 ? std : 1, log: probe.log)
-            if d.numericBins > 0 && !values.isEmpty {
-                // Edges at the training quantiles k/K; repeated edges (ties) are merged, as
-                // scikit-learn's KBinsDiscretizer(strategy="quantile") does.
-                values.sort()
-                var edges: [Double] = []
-                for k in 0...d.numericBins {
-                    let e = values[min(values.count - 1, k * (values.count - 1) / d.numericBins)]
-                    if edges.last.map({ e > $0 }) ?? true { edges.append(e) }
-                }
-                column.edges = edges.count > 1 ? edges : nil
-            }
-            numeric.append(column)
-        }
+        let numeric = try numericNames.map { try fitNumeric($0, data: d, train: train, missing: missing) }
 
         var categorical: [CategoricalColumn] = []
         for name in categoricalNames {
-            let c = train.columnIndex(name)!
+            let c = try column(name, in: train)
             var counts: [String: Int] = [:]
             for s in train.columns[c] where !missing.contains(s) { counts[s, default: 0] += 1 }
             let vocabulary = counts.filter { $0.value >= d.minCategoryCount }.keys.sorted()
             categorical.append(CategoricalColumn(name: name, vocabulary: vocabulary))
         }
 
-        var tasks: [TaskEncoding] = []
-        for t in config.tasks {
-            let c = train.columnIndex(t.column)!
-            var enc = TaskEncoding(name: t.name, column: t.column, kind: t.kind, positive: t.positive,
-                                   negative: t.negative, classes: t.classes, targetMean: 0, targetStd: 1, weight: t.weight)
-            switch t.kind {
-            case .multilabel:
-                enc.labelSeparator = t.labelSeparator
-                switch t.threshold {
-                case .fixed(let v): enc.threshold = v
-                case .tune: enc.threshold = nil
-                case .tunePerClass: enc.threshold = nil; enc.thresholdPerClass = true
-                }
-                if enc.classes.isEmpty {
-                    var seen = Set<String>()
-                    for v in train.columns[c] where !missing.contains(v) {
-                        for id in v.components(separatedBy: t.labelSeparator) { seen.insert(id.trimmingCharacters(in: .whitespaces)) }
-                    }
-                    seen.remove("")
-                    enc.classes = seen.allSatisfy { Int($0) != nil } ? seen.sorted { Int($0)! < Int($1)! } : seen.sorted()
-                }
-                guard !enc.classes.isEmpty else {
-                    throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has no labels in the training split")
-                }
-                if t.classWeight == .balanced {
-                    var positives = [Double](repeating: 0, count: enc.classes.count), n = 0.0
-                    var index: [String: Int] = [:]
-                    for (i, name) in enc.classes.enumerated() { index[name] = i }
-                    for v in train.columns[c] where !missing.contains(v) {
-                        n += 1
-                        for id in Set(v.components(separatedBy: t.labelSeparator).map { $0.trimmingCharacters(in: .whitespaces) }) {
-                            if let k = index[id] ?? Int(id).flatMap({ $0 >= 0 && $0 < enc.classes.count ? $0 : nil }) { positives[k] += 1 }
-                        }
-                    }
-                    enc.classWeights = positives.map { Float(n / (2 * max($0, 1))) } + positives.map { Float(n / (2 * max(n - $0, 1))) }
-                }
-            case .multiclass where t.classes.isEmpty:
-                enc.classes = Set(train.columns[c].filter { !missing.contains($0) }).sorted()
-                guard enc.classes.count >= 2 else {
-                    throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has \(enc.classes.count) class(es) in the training split; a multiclass task needs at least 2")
-                }
-            case .regression:
-                var sum = 0.0, sumSq = 0.0, n = 0
-                for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
-                    guard let v = Double(s), v.isFinite else {
-                        throw UserError("\(train.place(r)): task '\(t.name)': label column '\(t.column)': '\(s)' is not a number")
-                    }
-                    sum += v; sumSq += v * v; n += 1
-                }
-                let mean = n > 0 ? sum / Double(n) : 0
-                let std = n > 1 ? max(sumSq / Double(n) - mean * mean, 0).squareRoot() : 1
-                enc.targetMean = mean
-                enc.targetStd = std > 1e-12 ? std : 1
-            default: break
-            }
-            tasks.append(enc)
-        }
+        let tasks = try config.tasks.map { try fitTask($0, train: train, missing: missing) }
         var fields: [SparseField] = []
         for name in d.text {
-            let c = train.columnIndex(name)!
-            fields.append(try TextFeatures.fit(name: name, documents: train.columns[c].map { missing.contains($0) ? "" : $0 }, settings: d.textFeatures, comm: comm))
-            if fields.last!.width == 0 {
+            let c = try column(name, in: train)
+            let field = try TextFeatures.fit(name: name, documents: train.columns[c].map { missing.contains($0) ? "" : $0 }, settings: d.textFeatures, comm: comm)
+            fields.append(field)
+            if field.width == 0 {
                 throw UserError("\(config.configPath): text column '\(name)' yields no terms from the training split",
                                 hint: "lower data.text_features.min_count or min_token_length")
             }
@@ -154,5 +68,104 @@ extension Preprocessor {
         for sc in d.sparse { fields.append(SparseField(name: sc.column, kind: sc.format == .pairs ? .pairs : .indices, width: sc.width)) }
         return Preprocessor(numeric: numeric, categorical: categorical, encoding: d.categoricalEncoding,
                             embeddingDim: d.embeddingDim, missing: d.missing, tasks: tasks, sparse: fields.isEmpty ? nil : fields)
+    }
+
+    /// A numeric column's statistics (and quantile edges) on the training values.
+    static func fitNumeric(_ name: String, data d: DataConfig, train: TextTable, missing: Set<String>) throws -> NumericColumn {
+        let c = try column(name, in: train)
+        let probe = NumericColumn(name: name, mean: 0, std: 1, log: d.logNumeric.contains(name) ? true : nil)
+        var values: [Double] = []
+        var sum = 0.0, sumSq = 0.0, n = 0
+        for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
+            guard let v = Double(s), v.isFinite else {
+                throw UserError("\(train.place(r)): column '\(name)': '\(s)' is not a number",
+                                hint: "list '\(s)' in data.missing if it marks a missing value, or move '\(name)' to data.categorical")
+            }
+            let x = probe.transform(v)
+            sum += x; sumSq += x * x; n += 1
+            if d.numericBins > 0 { values.append(x) }
+        }
+        let mean = n > 0 ? sum / Double(n) : 0
+        let variance = n > 1 ? max(sumSq / Double(n) - mean * mean, 0) : 0
+        let std = variance.squareRoot()
+        var column = NumericColumn(name: name, mean: mean, std: std > 1e-12 ? std : 1, log: probe.log)
+        if d.numericBins > 0 && !values.isEmpty {
+            // Edges at the training quantiles k/K; repeated edges (ties) are merged, as
+            // scikit-learn's KBinsDiscretizer(strategy="quantile") does.
+            values.sort()
+            var edges: [Double] = []
+            for k in 0...d.numericBins {
+                let e = values[min(values.count - 1, k * (values.count - 1) / d.numericBins)]
+                if edges.last.map({ e > $0 }) ?? true { edges.append(e) }
+            }
+            column.edges = edges.count > 1 ? edges : nil
+        }
+        return column
+    }
+
+    /// A task's encoding: its classes, class weights or target statistics on the training split.
+    static func fitTask(_ t: TaskConfig, train: TextTable, missing: Set<String>) throws -> TaskEncoding {
+        let c = try column(t.column, in: train)
+        var enc = TaskEncoding(name: t.name, column: t.column, kind: t.kind, positive: t.positive,
+                               negative: t.negative, classes: t.classes, targetMean: 0, targetStd: 1, weight: t.weight)
+        switch t.kind {
+        case .multilabel:
+            enc.labelSeparator = t.labelSeparator
+            switch t.threshold {
+            case .fixed(let v): enc.threshold = v
+            case .tune: enc.threshold = nil
+            case .tunePerClass: enc.threshold = nil; enc.thresholdPerClass = true
+            }
+            if enc.classes.isEmpty {
+                var seen = Set<String>()
+                for v in train.columns[c] where !missing.contains(v) {
+                    for id in v.components(separatedBy: t.labelSeparator) { seen.insert(id.trimmingCharacters(in: .whitespaces)) }
+                }
+                seen.remove("")
+                enc.classes = seen.allSatisfy { Int($0) != nil } ? seen.sorted { (Int($0) ?? 0) < (Int($1) ?? 0) } : seen.sorted()
+            }
+            guard !enc.classes.isEmpty else {
+                throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has no labels in the training split")
+            }
+            if t.classWeight == .balanced {
+                var positives = [Double](repeating: 0, count: enc.classes.count), n = 0.0
+                var index: [String: Int] = [:]
+                for (i, name) in enc.classes.enumerated() { index[name] = i }
+                for v in train.columns[c] where !missing.contains(v) {
+                    n += 1
+                    for id in Set(v.components(separatedBy: t.labelSeparator).map { $0.trimmingCharacters(in: .whitespaces) }) {
+                        if let k = index[id] ?? Int(id).flatMap({ $0 >= 0 && $0 < enc.classes.count ? $0 : nil }) { positives[k] += 1 }
+                    }
+                }
+                enc.classWeights = positives.map { Float(n / (2 * max($0, 1))) } + positives.map { Float(n / (2 * max(n - $0, 1))) }
+            }
+        case .multiclass where t.classes.isEmpty:
+            enc.classes = Set(train.columns[c].filter { !missing.contains($0) }).sorted()
+            guard enc.classes.count >= 2 else {
+                throw UserError("\(train.file): task '\(t.name)': column '\(t.column)' has \(enc.classes.count) class(es) in the training split; a multiclass task needs at least 2")
+            }
+        case .regression:
+            var sum = 0.0, sumSq = 0.0, n = 0
+            for (r, s) in train.columns[c].enumerated() where !missing.contains(s) {
+                guard let v = Double(s), v.isFinite else {
+                    throw UserError("\(train.place(r)): task '\(t.name)': label column '\(t.column)': '\(s)' is not a number")
+                }
+                sum += v; sumSq += v * v; n += 1
+            }
+            let mean = n > 0 ? sum / Double(n) : 0
+            let std = n > 1 ? max(sumSq / Double(n) - mean * mean, 0).squareRoot() : 1
+            enc.targetMean = mean
+            enc.targetStd = std > 1e-12 ? std : 1
+        default: break
+        }
+        return enc
+    }
+
+    /// The index of a column the caller checked exists (an error naming the file otherwise).
+    static func column(_ name: String, in table: TextTable) throws -> Int {
+        guard let c = table.columnIndex(name) else {
+            throw UserError("\(table.file): column '\(name)' is missing", hint: "columns are: \(table.columnNames.joined(separator: ", "))")
+        }
+        return c
     }
 }
