@@ -15,6 +15,25 @@ final class CheckpointTests: XCTestCase {
                            best: nil, layout: "")
     }
 
+    /// The metadata round-trips through the safetensors header and through JSON, and a checkpoint of
+    /// another format version is refused with both versions named.
+    func testMetadataRoundTripAndVersionCheck() throws {
+        var meta = metadata(step: 12)
+        meta.overrides = ["training.epochs": "3"]
+        meta.best = (0.75, 4)
+        XCTAssertEqual(try CheckpointMetadata(meta.strings, file: "x"), meta)
+        XCTAssertEqual(try JSONDecoder().decode(CheckpointMetadata.self, from: try JSONEncoder().encode(meta)), meta)
+        var newer = meta.strings
+        newer["format_version"] = "2"
+        Support.assertUserError(["'x'", "format version 2", "reads version 1"]) { _ = try CheckpointMetadata(newer, file: "x") }
+        var damaged = meta.strings
+        damaged["step"] = "many"
+        Support.assertUserError(["'step'", "many"]) { _ = try CheckpointMetadata(damaged, file: "x") }
+        damaged = meta.strings
+        damaged["format"] = nil
+        Support.assertUserError(["not an mtl-worker checkpoint"]) { _ = try CheckpointMetadata(damaged, file: "x") }
+    }
+
     func testSafeTensorsRoundTripAndLayout() throws {
         let dir = Support.temporaryDirectory()
         let store = ParameterStore()

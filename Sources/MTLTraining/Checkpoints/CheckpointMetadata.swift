@@ -6,9 +6,9 @@ import MTLWeighting
 
 /// What a checkpoint's safetensors metadata holds besides its tensors: where the run was, its
 /// config and fitted preprocessing (so `evaluate` and `predict` need nothing else), and the
-/// format it was written in. Safetensors metadata is text to text, so every field is written as
-/// text and parsed back with an error naming the field.
-public struct CheckpointMetadata: Equatable, Sendable {
+/// format it was written in. Safetensors metadata is text to text, so it codes as an object of
+/// strings: every field is written as text and parsed back with an error naming the field.
+public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public var step: Int
     public var epoch: Int
     public var epochs: Int
@@ -91,6 +91,12 @@ public struct CheckpointMetadata: Equatable, Sendable {
         layout = try field("layout")
         if let v = m["best_value"].flatMap(Double.init), let e = m["best_epoch"].flatMap(Int.init) { best = (v, e) }
     }
+
+    public init(from decoder: Decoder) throws {
+        try self.init([String: String](from: decoder), file: "checkpoint metadata")
+    }
+
+    public func encode(to encoder: Encoder) throws { try strings.encode(to: encoder) }
 
     public static func == (a: CheckpointMetadata, b: CheckpointMetadata) -> Bool {
         a.strings == b.strings

@@ -20,15 +20,6 @@ public struct JSONNumber: Codable, Sendable, Equatable {
     public static func == (a: JSONNumber, b: JSONNumber) -> Bool { a.value == b.value || (a.value.isNaN && b.value.isNaN) }
 }
 
-extension Array where Element == Double {
-    /// The values as JSON numbers (NaN as null).
-    public var json: [JSONNumber] { map(JSONNumber.init) }
-}
-
-extension Array where Element == JSONNumber {
-    public var values: [Double] { map(\.value) }
-}
-
 /// The program's JSON text: sorted keys (stable files), optionally indented.
 public enum JSON {
     public static func text<T: Encodable>(_ value: T, pretty: Bool = false) throws -> String {
