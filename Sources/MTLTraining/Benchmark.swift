@@ -9,7 +9,7 @@ import MTLWeighting
 /// data from a fixed random linear teacher, timed between barriers.
 public enum Benchmark {
     public struct Result {
-        public var workload: String
+        public var workload: Workload
         public var worldSize: Int
         public var batchPerRank: Int
         public var steps: Int
@@ -47,16 +47,21 @@ public enum Benchmark {
         return LoadedData(preprocessor: pre, train: split, validation: nil, test: nil, skipped: [])
     }
 
-    public static let workloads = ["hps", "mmoe"]
+    /// The peer's reference workloads (`bench --workload`).
+    public enum Workload: String, CaseIterable, Sendable {
+        /// Hard parameter sharing: trunk 512-256, heads 64.
+        case hps
+        /// MMoE: 8 experts 256-128, a softmax gate and a tower 64 per task.
+        case mmoe
+    }
 
     /// The config of a workload, as the peer defines it: hps = trunk 512-256, heads 64;
     /// mmoe = 8 experts 256-128, a softmax gate and a tower 64 per task; Adam lr 1e-3.
-    public static func config(workload: String, globalBatch: Int, weighting: WeightingMethod = .fixed) throws -> RunConfig {
+    public static func config(workload: Workload, globalBatch: Int, weighting: WeightingMethod = .fixed) throws -> RunConfig {
         let model: String
         switch workload {
-        case "hps": model = "{architecture: hard-sharing, trunk: [512, 256], head: [64]}"
-        case "mmoe": model = "{architecture: mmoe, experts: 8, expert: [256, 128], head: [64]}"
-        default: throw UserError("--workload \(workload) is not available", hint: "workloads: \(workloads.joined(separator: ", "))")
+        case .hps: model = "{architecture: hard-sharing, trunk: [512, 256], head: [64]}"
+        case .mmoe: model = "{architecture: mmoe, experts: 8, expert: [256, 128], head: [64]}"
         }
         let yaml = """
         data: {train: synthetic}
@@ -65,10 +70,10 @@ public enum Benchmark {
         training: {epochs: 1, batch_size: \(globalBatch), optimizer: adam, learning_rate: 0.001}
         weighting: {method: \(weighting.rawValue)}
         """
-        return try RunConfig.parse(text: yaml, path: "<bench \(workload)>")
+        return try RunConfig.parse(text: yaml, path: "<bench \(workload.rawValue)>")
     }
 
-    public static func run(workload: String, dim: Int, tasks: Int, batchPerRank: Int, steps: Int, warmup: Int,
+    public static func run(workload: Workload, dim: Int, tasks: Int, batchPerRank: Int, steps: Int, warmup: Int,
                            rows: Int, weighting: WeightingMethod = .fixed, comm: Communicator, logger: Logger) throws -> Result {
         let config = try self.config(workload: workload, globalBatch: batchPerRank * comm.size, weighting: weighting)
         let data = syntheticData(rows: rows, dim: dim, tasks: tasks, seed: 0)

@@ -3,10 +3,12 @@ import Foundation
 import MTLTraining
 import MTLWeighting
 
+extension Benchmark.Workload: ExpressibleByArgument {}
+
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a reference workload on synthetic data and print samples/s (JSON), to compare with the PyTorch peer.")
-    @Option(help: "Workload: hps (trunk 512-256, heads 64-1) or mmoe (8 experts 256-128, gates, towers 64-1); Adam.") var workload: String = "hps"
+    @Option(help: "Workload: hps (trunk 512-256, heads 64-1) or mmoe (8 experts 256-128, gates, towers 64-1); Adam.") var workload: Benchmark.Workload = .hps
     @Option(help: "Input width.") var dim: Int = 512
     @Option(help: "Binary tasks.") var tasks: Int = 2
     @Option(help: "Batch per rank.") var batch: Int = 256
@@ -44,7 +46,7 @@ struct Bench: ParsableCommand {
             let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
                                       warmup: warmup, rows: rows, weighting: weighting, comm: comm, logger: logger)
             if comm.isRoot {
-                print(try JSON.text(Output(workload: r.workload, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
+                print(try JSON.text(Output(workload: r.workload.rawValue, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
                                            seconds: r.seconds, samplesPerSec: r.samplesPerSecond, parameters: r.parameters,
                                            threads: common.threads ?? 1, weighting: weighting)))
             }
