@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "MTLModels", dependencies: ["MTLCore"]),
         .target(name: "MTLWeighting", dependencies: ["MTLCore"]),
         .target(name: "MTLTraining", dependencies: [
-            "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting",
+            "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "CZlib",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -23,6 +23,16 @@ final class PreprocessorTests: XCTestCase {
         return try TextTable.read(path: dir + "/t.csv", format: .init())
     }
 
+    /// Numbers beyond 32-bit floats, in features or labels, at fit or at encoding, are errors
+    /// naming the file, line and column.
+    func testValuesBeyondFloatRangeNameThePlace() throws {
+        Support.assertUserError(["t.csv:3", "column 'n'", "1e155", "32-bit"]) {
+            _ = try Preprocessor.fit(source: try config().dataSource, train: try table("n,c,y\n1,a,yes\n1e155,b,no\n"))
+        }
+        let p = try Preprocessor.fit(source: try config().dataSource, train: try table("n,c,y\n1,a,yes\n1.000001,b,no\n"))
+        Support.assertUserError(["t.csv:2", "column 'n'", "32-bit"]) { _ = try p.encode(try table("n,c,y\n1e38,a,yes\n"), split: "test") }
+    }
+
     func testInferredColumnsStandardisedAndOneHot() throws {
         let t = try table("n,c,y\n1,a,yes\n3,b,no\n?,a,?\n5,c,yes\n")
         let p = try Preprocessor.fit(source: try config().dataSource, train: t)

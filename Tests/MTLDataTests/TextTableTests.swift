@@ -16,6 +16,42 @@ final class TextTableTests: XCTestCase {
         XCTAssertEqual(t.lines, [3, 5])
     }
 
+    /// A gzip file cut short is an error naming the file (zlib hands back what it inflated so far
+    /// without an error of its own); a whole one reads the same rows as the plain file.
+    func testGzipCutShortIsAnError() throws {
+        let dir = Support.temporaryDirectory()
+        var text = "a,b\n"
+        for i in 0..<4000 { text += "\(i),\(i * 7 % 13)\n" }
+        Support.write(text, to: dir + "/t.csv")
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gzip.arguments = ["gzip", "-k", dir + "/t.csv"]
+        try gzip.run(); gzip.waitUntilExit()
+        XCTAssertEqual(try TextTable.read(path: dir + "/t.csv.gz", format: .init()).rowCount, 4000)
+        let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/t.csv.gz"))
+        for keep in [whole.count / 2, whole.count - 4] {
+            try whole.prefix(keep).write(to: URL(fileURLWithPath: dir + "/cut.csv.gz"))
+            Support.assertUserError(["cut.csv.gz", "gzip stream ends early"]) { _ = try TextTable.read(path: dir + "/cut.csv.gz", format: .init()) }
+        }
+    }
+
+    /// Bytes that are not UTF-8 are an error naming the line and the byte, not replaced silently.
+    func testInvalidUTF8NamesTheLine() throws {
+        let dir = Support.temporaryDirectory()
+        var bytes = Array("a,b\n1,caf".utf8) + [0xE9] + Array("\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/latin1.csv"))
+        Support.assertUserError(["latin1.csv:2", "byte 6", "0xE9", "not UTF-8", "iconv"]) {
+            _ = try TextTable.read(path: dir + "/latin1.csv", format: .init())
+        }
+        bytes = Array("a,b\n1,caf\u{E9} \u{1F600}\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/ok.csv"))
+        XCTAssertEqual(try TextTable.read(path: dir + "/ok.csv", format: .init()).columns[1], ["caf\u{E9} \u{1F600}"])
+        for bad: [UInt8] in [[0xC0, 0x80], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82]] {
+            try Data(Array("a\n".utf8) + bad + Array("\n".utf8)).write(to: URL(fileURLWithPath: dir + "/bad.csv"))
+            Support.assertUserError(["bad.csv:2", "not UTF-8"]) { _ = try TextTable.read(path: dir + "/bad.csv", format: .init()) }
+        }
+    }
+
     func testBrokenRowNamesFileAndLine() {
         let dir = Support.temporaryDirectory()
         Support.write("a,b\n1,2\n3\n4,5\n", to: dir + "/t.csv")

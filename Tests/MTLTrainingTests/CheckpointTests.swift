@@ -20,12 +20,23 @@ final class CheckpointTests: XCTestCase {
     func testMetadataRoundTripAndVersionCheck() throws {
         var meta = metadata(step: 12)
         meta.overrides = ["training.epochs": "3"]
+        meta.epoch = 5; meta.epochs = 10
         meta.best = (0.75, 4)
+        meta.dataChecksum = "1234"
         XCTAssertEqual(try CheckpointMetadata(meta.strings, file: "x"), meta)
         XCTAssertEqual(try JSONDecoder().decode(CheckpointMetadata.self, from: try JSONEncoder().encode(meta)), meta)
         var newer = meta.strings
-        newer["format_version"] = "2"
-        Support.assertUserError(["'x'", "format version 2", "reads version 1"]) { _ = try CheckpointMetadata(newer, file: "x") }
+        newer["format_version"] = "3"
+        Support.assertUserError(["'x'", "format version 3", "reads version 2"]) { _ = try CheckpointMetadata(newer, file: "x") }
+        // Absurd counts and a best epoch the run has not reached are refused, naming the field.
+        for (key, value) in [("epoch", "-1"), ("step", "99999999999999999999"), ("epoch", "11"), ("best_epoch", "6"), ("best_value", "nan"), ("world_size", "0")] {
+            var m = meta.strings
+            m[key] = value
+            Support.assertUserError(["checkpoint 'x'"]) { _ = try CheckpointMetadata(m, file: "x") }
+        }
+        var unsummed = meta.strings
+        unsummed[SafeTensors.checksumKey] = nil
+        Support.assertUserError(["checksum"]) { _ = try CheckpointMetadata(unsummed, file: "x") }
         var damaged = meta.strings
         damaged["step"] = "many"
         Support.assertUserError(["'step'", "many"]) { _ = try CheckpointMetadata(damaged, file: "x") }
@@ -70,6 +81,40 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A flipped bit in the tensor data, a header length off by one, bytes appended after the
+    /// last tensor and overlapping offsets are each refused, naming the file and what is wrong.
+    func testCorruptCheckpointsAreRefused() throws {
+        let store = ParameterStore()
+        _ = store.register("a.weight", shape: [4, 3], initializer: .uniform(1))
+        _ = store.register("a.bias", shape: [4], initializer: .uniform(1))
+        store.materialize(seed: 3)
+        let dir = Support.temporaryDirectory(), path = dir + "/c.safetensors"
+        try Checkpoint.write(path: path, store: store, parameters: UnsafeBufferPointer(store.values.buffer), optimizer: nil, state: nil,
+                             metadata: metadata(step: 1))
+        let good = try Data(contentsOf: URL(fileURLWithPath: path))
+        XCTAssertNotNil(try SafeTensors.read(path: path).metadata[SafeTensors.checksumKey])
+        let n = good.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        func refused(_ bytes: Data, _ fragment: String, line: UInt = #line) throws {
+            let bad = dir + "/bad.safetensors"
+            try bytes.write(to: URL(fileURLWithPath: bad))
+            Support.assertUserError(["bad.safetensors", fragment], line: line) { _ = try SafeTensors.read(path: bad) }
+        }
+        var flipped = good
+        flipped[8 + n + 5] ^= 0x10
+        try refused(flipped, "CRC-32")
+        var longer = good
+        longer.append(contentsOf: [0, 0, 0, 0])
+        try refused(longer, "follow the last tensor")
+        var shorterHeader = good
+        shorterHeader[0] = UInt8(truncatingIfNeeded: n - 1)
+        shorterHeader[1] = UInt8(truncatingIfNeeded: (n - 1) >> 8)
+        try refused(shorterHeader, ".safetensors'")   // the header still parses, but the tensors no longer tile the data
+        let header = String(decoding: good[8..<(8 + n)], as: UTF8.self)
+        let overlapping = header.replacingOccurrences(of: "\"data_offsets\":[0,", with: "\"data_offsets\":[4,")
+        XCTAssertNotEqual(overlapping, header)
+        try refused(good.prefix(8) + Data(overlapping.utf8) + good.suffix(from: 8 + n), "tensor")
+    }
+
     func testTruncatedFileIsRejected() throws {
         let dir = Support.temporaryDirectory()
         Support.write("\u{10}\0\0\0\0\0\0\0{\"a\":", to: dir + "/bad.safetensors")
@@ -77,6 +122,51 @@ final class CheckpointTests: XCTestCase {
     }
 
     func logger() -> Logger { var l = Logger(label: "test"); l.logLevel = .error; return l }
+
+    /// A damaged newest checkpoint is skipped: resume continues from the one before it and ends
+    /// bit for bit where an uninterrupted run does. A best.safetensors that holds another epoch
+    /// than the run's best (a stop between the two writes) is replaced from the best epoch's own
+    /// checkpoint, so the test metrics are those of the parameters the summary names.
+    func testResumeFallsBackAndKeepsTheBestCheckpointTrue() throws {
+        var config = try Support.fixtureConfig()
+        config.checkpoint.keepLast = 2
+        let comm = SingleProcessCommunicator()
+        let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
+        let full = try XCTUnwrap(try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run())
+        try TrainingRun(config: config, comm: comm, options: .init(output: b), logger: logger()).run()
+        let newest = b + "/checkpoints/epoch-0002.safetensors"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: newest))
+        bytes[bytes.count - 3] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: newest))
+        try FileManager.default.removeItem(atPath: b + "/summary.json")
+        try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger()).run()
+        let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors"), y = try SafeTensors.read(path: newest)
+        XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "resumed from epoch 1, epoch 2 retrained exactly")
+
+        // A stale best.safetensors: the other kept epoch's checkpoint in its place.
+        let bestEpoch = try XCTUnwrap(full.bestEpoch)
+        let other = b + String(format: "/checkpoints/epoch-%04d.safetensors", bestEpoch == 2 ? 1 : 2)
+        try FileManager.default.removeItem(atPath: b + "/checkpoints/best.safetensors")
+        try FileManager.default.copyItem(atPath: other, toPath: b + "/checkpoints/best.safetensors")
+        let again = try XCTUnwrap(try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger()).run())
+        XCTAssertEqual(again.test, full.test, "test metrics of the best epoch's parameters")
+        XCTAssertEqual(again.testParameters, "best validation epoch \(bestEpoch)")
+        let best = try SafeTensors.read(path: b + "/checkpoints/best.safetensors")
+        XCTAssertEqual(best.metadata["epoch"], String(bestEpoch), "best.safetensors restored from the best epoch's checkpoint")
+    }
+
+    /// Temporary files of a process that no longer runs are removed when a run starts.
+    func testStaleTemporaryFilesAreRemoved() throws {
+        let config = try Support.fixtureConfig()
+        let out = Support.temporaryDirectory()
+        try FileManager.default.createDirectory(atPath: out + "/checkpoints", withIntermediateDirectories: true)
+        let dead = out + "/checkpoints/epoch-0001.safetensors.tmp-999999999", mine = out + "/summary.json.tmp-\(getpid())"
+        Support.write("partial", to: dead)
+        Support.write("mine", to: mine)
+        try TrainingRun(config: config, comm: SingleProcessCommunicator(), options: .init(output: out, stopAfterEpochs: 1), logger: logger()).run()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: mine), "a live process's temporary file is left alone")
+    }
 
     /// Two epochs in one run equal one epoch, then a resumed epoch, bit for bit: parameters,
     /// optimizer state and counters.

@@ -31,7 +31,12 @@ extension Preprocessor {
                         }
                         x = col.transform(v)
                     }
-                    col.encode(x, into: out.baseAddress! + r * width + offset)
+                    guard let base = out.baseAddress else { return }
+                    col.encode(x, into: base + r * width + offset)
+                    for k in 0..<col.width where !base[r * width + offset + k].isFinite {
+                        throw UserError("\(table.place(r)): column '\(col.name)': '\(s)' is outside the range the model computes in once standardised (32-bit floats)",
+                                        hint: "rescale the column, list it in data.log_numeric, or mark such values missing in data.missing")
+                    }
                 }
             }
             offset += col.width
@@ -98,6 +103,10 @@ extension Preprocessor {
                             throw UserError("\(table.place(r)): task '\(t.name)': label '\(s)' in column '\(t.column)' is not a number")
                         }
                         y[r] = Float((v - t.targetMean) / t.targetStd)
+                        guard y[r].isFinite else {
+                            throw UserError("\(table.place(r)): task '\(t.name)': label '\(s)' in column '\(t.column)' is outside the range the model computes in once standardised (32-bit floats)",
+                                            hint: "rescale the label column or mark such values missing in data.missing")
+                        }
                     case .multilabel:
                         let k = t.classes.count
                         for id in s.components(separatedBy: t.labelSeparator ?? ",") {

@@ -81,6 +81,7 @@ extension Preprocessor {
                 throw UserError("\(train.place(r)): column '\(name)': '\(s)' is not a number",
                                 hint: "list '\(s)' in data.missing if it marks a missing value, or move '\(name)' to data.categorical")
             }
+            try checkFloatRange(v, "\(train.place(r)): column '\(name)'", s)
             let x = probe.transform(v)
             sum += x; sumSq += x * x; n += 1
             if d.numericBins > 0 { values.append(x) }
@@ -150,6 +151,7 @@ extension Preprocessor {
                 guard let v = Double(s), v.isFinite else {
                     throw UserError("\(train.place(r)): task '\(t.name)': label column '\(t.column)': '\(s)' is not a number")
                 }
+                try checkFloatRange(v, "\(train.place(r)): task '\(t.name)': label column '\(t.column)'", s)
                 sum += v; sumSq += v * v; n += 1
             }
             let mean = n > 0 ? sum / Double(n) : 0
@@ -167,5 +169,13 @@ extension Preprocessor {
             throw UserError("\(table.file): column '\(name)' is missing", hint: "columns are: \(table.columnNames.joined(separator: ", "))")
         }
         return c
+    }
+
+    /// The model computes in 32-bit floats: a value beyond their range is an error naming it.
+    static func checkFloatRange(_ v: Double, _ place: @autoclosure () -> String, _ text: String) throws {
+        guard abs(v) <= Double(Float.greatestFiniteMagnitude) else {
+            throw UserError("\(place()): '\(text)' is outside the range of 32-bit floats (about ±3.4e38)",
+                            hint: "rescale the column, list it in data.log_numeric, or mark such values missing in data.missing")
+        }
     }
 }

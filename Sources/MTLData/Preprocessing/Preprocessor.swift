@@ -119,12 +119,12 @@ public struct Preprocessor: Codable, Equatable {
     }
 
     /// A stable text form (hashed to check that ranks agree; stored in checkpoints).
-    public func json() -> String {
+    public func json() throws -> String {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
-        // Every stored value is finite (statistics are checked when fitted), so encoding cannot fail.
-        enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        return String(decoding: (try? enc.encode(self)) ?? Data("{}".utf8), as: UTF8.self)
+        do { return String(decoding: try enc.encode(self), as: UTF8.self) } catch {
+            throw UserError("the fitted preprocessing cannot be stored: \(error)", hint: "a statistic of the training data is not finite; check its numeric columns")
+        }
     }
 
     public static func from(json: String) throws -> Preprocessor {

@@ -159,13 +159,63 @@ public struct TextTable {
                     let msg = String(cString: gzerror(gz, &code))
                     throw UserError("\(path): cannot decompress: \(msg)", hint: "is the file a complete gzip file?")
                 }
-                if n == 0 { break }
+                if n == 0 {
+                    // zlib reports a stream that ends before its trailer (a file cut short) only here.
+                    var code: Int32 = 0
+                    let msg = String(cString: gzerror(gz, &code))
+                    if code != Z_OK {
+                        throw UserError("\(path): the gzip stream ends early after \(out.count) bytes (\(msg)): the file is cut short or damaged",
+                                        hint: "download or copy the file again; `gzip -t \(path)` checks it")
+                    }
+                    break
+                }
                 out.append(contentsOf: chunk[0..<Int(n)])
             }
+            try checkUTF8(out, path: path)
             return out
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("cannot read '\(path)'") }
-        return [UInt8](data)
+        let bytes = [UInt8](data)
+        try checkUTF8(bytes, path: path)
+        return bytes
+    }
+
+    /// Throws, naming the line and column, at the first byte sequence that is not UTF-8 (so no
+    /// field is silently altered by replacement characters). Hand-written: a single pass over the
+    /// bytes that also knows the line, which the standard library's validation does not report.
+    static func checkUTF8(_ b: [UInt8], path: String) throws {
+        var i = 0, line = 1, lineStart = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c < 0x80 {
+                if c == 0x0A { line += 1; lineStart = i + 1 }
+                i += 1
+                continue
+            }
+            let need: Int, low: UInt8, high: UInt8
+            switch c {
+            case 0xC2...0xDF: need = 1; low = 0x80; high = 0xBF
+            case 0xE0: need = 2; low = 0xA0; high = 0xBF
+            case 0xE1...0xEC, 0xEE...0xEF: need = 2; low = 0x80; high = 0xBF
+            case 0xED: need = 2; low = 0x80; high = 0x9F
+            case 0xF0: need = 3; low = 0x90; high = 0xBF
+            case 0xF1...0xF3: need = 3; low = 0x80; high = 0xBF
+            case 0xF4: need = 3; low = 0x80; high = 0x8F
+            default: need = -1; low = 0; high = 0
+            }
+            var ok = need > 0 && i + need < n
+            if ok {
+                ok = b[i + 1] >= low && b[i + 1] <= high
+                var k = 2
+                while ok && k <= need { ok = b[i + k] >= 0x80 && b[i + k] <= 0xBF; k += 1 }
+            }
+            guard ok else {
+                throw UserError("\(path):\(line): byte \(i - lineStart + 1) of the line (0x\(String(c, radix: 16, uppercase: true))) is not UTF-8 text",
+                                hint: "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8")
+            }
+            i += need + 1
+        }
     }
 
     /// The rows at `indices`, in that order (used for fraction splits).

@@ -57,6 +57,16 @@ public enum AtomicFile {
         }
     }
 
+    /// Removes the temporary files (`<name>.tmp-<pid>`) that a process which is no longer running
+    /// left in `dir` when it was stopped in the middle of a write.
+    public static func removeStaleTemporaries(in dir: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            guard let r = name.range(of: ".tmp-", options: .backwards), let pid = Int32(name[r.upperBound...]) else { continue }
+            if pid == getpid() || kill(pid, 0) == 0 { continue }
+            unlink((dir as NSString).appendingPathComponent(name))
+        }
+    }
+
     static func posixError(_ what: String) -> UserError {
         UserError("\(what): \(String(cString: strerror(errno)))", hint: "check the output folder's permissions and free space")
     }

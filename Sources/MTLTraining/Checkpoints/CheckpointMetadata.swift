@@ -28,9 +28,13 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public var best: (value: Double, epoch: Int)?
     /// The parameter layout (names and shapes in order) the tensors follow.
     public var layout: String
+    /// The tensor bytes' CRC-32 as read (the writer computes it; nil before writing).
+    public var dataChecksum: String? = nil
 
     public static let format = "mtl-worker-checkpoint"
-    public static let formatVersion = "1"
+    /// 2: the tensor bytes' CRC-32 is in the metadata (`SafeTensors.checksumKey`); 1 is read too.
+    public static let formatVersion = "2"
+    static let readableVersions = ["1", "2"]
 
     public init(step: Int, epoch: Int, epochs: Int, seed: UInt64, config: String, configPath: String, overrides: [String: String],
                 preprocessor: String, optimizer: String, architecture: Architecture, worldSize: Int, weighting: WeightingMethod,
@@ -53,6 +57,7 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             "world_size": String(worldSize), "weighting": weighting.rawValue, "best_metric": bestMetric, "layout": layout,
         ]
         if let b = best { m["best_value"] = "\(b.value)"; m["best_epoch"] = String(b.epoch) }
+        if let c = dataChecksum { m[SafeTensors.checksumKey] = c }
         return m
     }
 
@@ -62,7 +67,7 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             throw UserError("'\(file)' is not an mtl-worker checkpoint (its metadata has no format \(Self.format))",
                             hint: "pass a file from <output>/checkpoints/")
         }
-        guard m["format_version"] == Self.formatVersion else {
+        guard let version = m["format_version"], Self.readableVersions.contains(version) else {
             throw UserError("'\(file)' is an mtl-worker checkpoint of format version \(m["format_version"] ?? "none"); this program reads version \(Self.formatVersion)",
                             hint: "use the mtl-worker version that wrote it")
         }
@@ -75,9 +80,15 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             guard let x = f(v) else { throw UserError("checkpoint '\(file)': metadata '\(k)' is '\(v)', which does not parse", hint: "the file is damaged; use another checkpoint") }
             return x
         }
-        step = try parse("step") { Int($0) }
-        epoch = try parse("epoch") { Int($0) }
-        epochs = try parse("epochs") { Int($0) }
+        dataChecksum = m[SafeTensors.checksumKey]
+        if version != "1" && dataChecksum == nil {
+            throw UserError("checkpoint '\(file)': its metadata lacks the data checksum its format version promises", hint: "the file is damaged; use another checkpoint")
+        }
+        // Counts are bounded as the config bounds them, so nothing computed from them overflows.
+        let count = { (s: String) in Int(s).flatMap { $0 >= 0 && $0 <= 1 << 53 ? $0 : nil } }
+        step = try parse("step", count)
+        epoch = try parse("epoch", count)
+        epochs = try parse("epochs") { Int($0).flatMap { $0 >= 1 && $0 <= 1_000_000 ? $0 : nil } }
         seed = try parse("seed") { UInt64($0) }
         config = try field("config")
         configPath = try field("config_path")
@@ -85,11 +96,18 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         preprocessor = try field("preprocessor")
         optimizer = try field("optimizer")
         architecture = try parse("architecture") { Architecture(rawValue: $0) }
-        worldSize = try parse("world_size") { Int($0) }
+        worldSize = try parse("world_size") { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
         weighting = try parse("weighting") { WeightingMethod(rawValue: $0) }
         bestMetric = try field("best_metric")
         layout = try field("layout")
-        if let v = m["best_value"].flatMap(Double.init), let e = m["best_epoch"].flatMap(Int.init) { best = (v, e) }
+        guard epoch <= epochs else {
+            throw UserError("checkpoint '\(file)': metadata 'epoch' \(epoch) is beyond 'epochs' \(epochs)", hint: "the file is damaged; use another checkpoint")
+        }
+        if m["best_value"] != nil || m["best_epoch"] != nil {
+            let v = try parse("best_value") { Double($0).flatMap { $0.isFinite ? $0 : nil } }
+            let e = try parse("best_epoch") { Int($0).flatMap { $0 >= 1 && $0 <= self.epoch ? $0 : nil } }
+            best = (v, e)
+        }
     }
 
     public init(from decoder: Decoder) throws {

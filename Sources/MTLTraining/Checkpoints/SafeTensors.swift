@@ -1,10 +1,33 @@
 import Foundation
+import CZlib
 import MTLCore
 
 /// The safetensors format (Hugging Face): an 8-byte little-endian header length, a JSON header
 /// mapping tensor names to dtype, shape and byte offsets (plus a string-to-string
 /// `__metadata__`), then the raw little-endian tensor bytes. Only F32 tensors are used here.
+/// The writer adds `data_crc32` to the metadata, the CRC-32 (zlib's) of the tensor bytes, and
+/// the reader checks it, so a flipped bit or a torn copy is refused instead of loaded.
 public enum SafeTensors {
+    /// The metadata key of the tensor bytes' CRC-32.
+    public static let checksumKey = "data_crc32"
+    /// The largest header this reader accepts (a config and a fitted vocabulary fit well within).
+    static let maxHeader = 1 << 30
+
+    /// zlib's CRC-32 of byte ranges in order.
+    static func crc32(_ parts: [UnsafeRawBufferPointer]) -> UInt32 {
+        var crc = CZlib.crc32(0, nil, 0)
+        for part in parts {
+            guard let base = part.baseAddress else { continue }
+            var offset = 0
+            while offset < part.count {
+                let n = min(part.count - offset, 1 << 30)
+                crc = CZlib.crc32(crc, (base + offset).assumingMemoryBound(to: UInt8.self), UInt32(n))
+                offset += n
+            }
+        }
+        return UInt32(truncatingIfNeeded: crc)
+    }
+
     public struct TensorInfo {
         public var name: String
         public var shape: [Int]
@@ -82,9 +105,11 @@ public enum SafeTensors {
             let count = t.shape.reduce(1, *)
             entries[t.name] = Header.Entry(dtype: "F32", shape: t.shape, dataOffsets: [begin, begin + count * 4])
         }
+        var meta = metadata
+        meta[checksumKey] = String(crc32(buffers.map { UnsafeRawBufferPointer($0) }))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        var json = try encoder.encode(Header(metadata: metadata, tensors: entries))
+        var json = try encoder.encode(Header(metadata: meta, tensors: entries))
         while (8 + json.count) % 8 != 0 { json.append(0x20) }
         var length = UInt64(json.count).littleEndian
         let lengthBytes = Data(bytes: &length, count: 8)
@@ -101,12 +126,15 @@ public enum SafeTensors {
         }
         guard bytes.count >= 8 else { throw UserError("'\(path)' is not a safetensors file: it is \(bytes.count) bytes long") }
         let length = bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard length <= UInt64(bytes.count - 8),
+        guard length <= UInt64(bytes.count - 8), length <= UInt64(maxHeader),
               let header = try? JSONDecoder().decode(Header.self, from: bytes.subdata(in: 8..<(8 + Int(length)))) else {
             throw UserError("'\(path)' is not a safetensors file: its header does not parse", hint: "the file may be truncated or of another format")
         }
         let dataStart = 8 + Int(length)
         let dataLength = bytes.count - dataStart
+        func bad(_ what: String) -> UserError {
+            UserError("'\(path)' is not a valid checkpoint: \(what)", hint: "the file is damaged or truncated; use another checkpoint (train --resume falls back to the newest intact one)")
+        }
         var tensors: [String: TensorInfo] = [:]
         for (name, e) in header.tensors {
             // Every size comes from the file: checked without overflow before it is used.
@@ -117,12 +145,24 @@ public enum SafeTensors {
                 elements = p; overflow = overflow || o
             }
             let (byteCount, o4) = elements.multipliedReportingOverflow(by: 4)
-            guard e.dtype == "F32", !overflow, !o4, e.dataOffsets.count == 2, e.dataOffsets[0] >= 0,
-                  e.dataOffsets[1] >= e.dataOffsets[0], e.dataOffsets[1] <= dataLength,
+            guard e.dtype == "F32" else { throw bad("tensor '\(name)' has dtype \(e.dtype), not F32") }
+            guard !overflow, !o4, e.dataOffsets.count == 2, e.dataOffsets[0] >= 0, e.dataOffsets[1] >= e.dataOffsets[0],
                   e.dataOffsets[1] - e.dataOffsets[0] == byteCount else {
-                throw UserError("'\(path)': tensor '\(name)' has an unsupported dtype or bad offsets", hint: "the file may be truncated")
+                throw bad("tensor '\(name)' has shape \(e.shape) and offsets \(e.dataOffsets), which do not match")
             }
+            guard e.dataOffsets[1] <= dataLength else { throw bad("tensor '\(name)' ends at byte \(e.dataOffsets[1]) of \(dataLength) data bytes") }
             tensors[name] = TensorInfo(name: name, shape: e.shape, begin: e.dataOffsets[0], end: e.dataOffsets[1])
+        }
+        // The tensors tile the data exactly: in order, no gap, no overlap, nothing after.
+        var position = 0
+        for t in tensors.values.sorted(by: { ($0.begin, $0.end) < ($1.begin, $1.end) }) {
+            guard t.begin == position else { throw bad("tensor '\(t.name)' starts at byte \(t.begin), not where the one before ends (\(position))") }
+            position = t.end
+        }
+        guard position == dataLength else { throw bad("\(dataLength - position) bytes follow the last tensor") }
+        if let stored = header.metadata[checksumKey] {
+            let actual = bytes.withUnsafeBytes { raw in crc32([UnsafeRawBufferPointer(rebasing: raw[dataStart...])]) }
+            guard UInt32(stored) == actual else { throw bad("its data's CRC-32 is \(actual), the header says \(stored)") }
         }
         let order = tensors.values.sorted { $0.begin < $1.begin }.map(\.name)
         return File(path: path, metadata: header.metadata, tensors: tensors, order: order, bytes: bytes, dataStart: dataStart)

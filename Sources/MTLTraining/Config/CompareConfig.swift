@@ -65,14 +65,14 @@ extension ConfigReader {
             }
             c.candidates = out
         }
-        c.seeds = try int("seeds", default: c.seeds, min: 1)
+        c.seeds = try int("seeds", default: c.seeds, min: 1, max: ConfigLimits.count)
         c.epochs = try int("epochs")
-        if let e = c.epochs, e < 1 { throw fail("epochs", nil, "must be at least 1") }
+        if let e = c.epochs, e < 1 || e > ConfigLimits.epochs { throw fail("epochs", nil, "must be between 1 and \(ConfigLimits.epochs)") }
         c.seconds = try double("seconds")
         if let v = c.seconds, !(v > 0) { throw fail("seconds", nil, "must be a positive number of seconds") }
-        c.groupSize = try int("group_size", default: 0, min: 0)
+        c.groupSize = try int("group_size", default: 0, min: 0, max: ConfigLimits.width)
         c.probeEvery = try int("probe_every", default: c.probeEvery, min: 1)
-        c.probeEpochs = try int("probe_epochs", default: c.probeEpochs, min: 1)
+        c.probeEpochs = try int("probe_epochs", default: c.probeEpochs, min: 1, max: ConfigLimits.epochs)
         c.output = try string("output")
         if c.plan.count < 2 {
             throw fail("architectures", nil, "leaves no multi-task candidate to compare with the single-task baseline")

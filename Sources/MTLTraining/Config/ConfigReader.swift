@@ -64,9 +64,10 @@ struct ConfigReader {
         return i
     }
 
-    mutating func int(_ k: String, default d: Int, min: Int? = nil) throws -> Int {
+    mutating func int(_ k: String, default d: Int, min: Int? = nil, max: Int? = nil) throws -> Int {
         let i = try int(k) ?? d
         if let m = min, i < m { throw fail(k, node.mapping?[Node(k)], "is \(i); it must be at least \(m)") }
+        if let m = max, i > m { throw fail(k, node.mapping?[Node(k)], "is \(i); it must be at most \(m)") }
         return i
     }
 
@@ -104,10 +105,11 @@ struct ConfigReader {
         }
     }
 
-    mutating func ints(_ k: String) throws -> [Int]? {
+    mutating func ints(_ k: String, max: Int = ConfigLimits.width) throws -> [Int]? {
         guard let list = try strings(k) else { return nil }
         return try list.map {
             guard let i = Int($0), i > 0 else { throw fail(k, node.mapping?[Node(k)], "must list positive integers; '\($0)' is not one") }
+            guard i <= max else { throw fail(k, node.mapping?[Node(k)], "lists \(i); each must be at most \(max)") }
             return i
         }
     }
@@ -135,4 +137,16 @@ struct ConfigReader {
             }
         }
     }
+}
+
+/// Upper bounds of the config's sizes: far beyond any real use, they keep every product of
+/// sizes the program forms (buffers, steps, seeds) inside 64-bit integers, so no value in a
+/// config can make arithmetic trap. What a machine can hold is checked apart (`MemoryEstimate`).
+public enum ConfigLimits {
+    public static let width = 1 << 20
+    public static let count = 1 << 12
+    public static let batch = 1 << 24
+    public static let epochs = 1_000_000
+    public static let steps = 1 << 31
+    public static let seed = 1 << 53
 }

@@ -12,7 +12,7 @@ extension ConfigReader {
         c.validationFraction = try double("validation_fraction", default: 0, range: 0...0.9)
         c.testFraction = try double("test_fraction", default: 0, range: 0...0.9)
         c.testHeadAsValidation = try double("test_head_as_validation", default: 0, range: 0...0.99)
-        c.splitSeed = UInt64(try int("split_seed", default: 0, min: 0))
+        c.splitSeed = UInt64(try int("split_seed", default: 0, min: 0, max: ConfigLimits.seed))
         c.separator = try string("separator", default: ",")
         c.header = try bool("header", default: true)
         c.columns = try strings("columns")
@@ -23,18 +23,18 @@ extension ConfigReader {
         c.categorical = try strings("categorical")
         c.drop = try strings("drop") ?? []
         c.categoricalEncoding = try choice("categorical_encoding", default: c.categoricalEncoding)
-        c.embeddingDim = try int("embedding_dim", default: c.embeddingDim, min: 1)
+        c.embeddingDim = try int("embedding_dim", default: c.embeddingDim, min: 1, max: ConfigLimits.width)
         c.minCategoryCount = try int("min_category_count", default: c.minCategoryCount, min: 1)
         c.badRows = try choice("bad_rows", default: c.badRows)
         c.quoting = try bool("quoting", default: true)
         c.logNumeric = try strings("log_numeric") ?? []
-        c.numericBins = try int("numeric_bins", default: 0, min: 0)
+        c.numericBins = try int("numeric_bins", default: 0, min: 0, max: ConfigLimits.width)
         c.text = try strings("text") ?? []
         if var tf = try child("text_features") { c.textFeatures = try tf.textFeatures() }
         for var sc in try children("sparse") ?? [] {
             guard let column = try sc.string("column") else { throw sc.fail("column", nil, "is missing") }
-            guard let width = try sc.int("width"), width >= 1 else {
-                throw sc.fail("width", nil, "is missing or below 1", hint: "declare how many positions the column's indices address")
+            guard let width = try sc.int("width"), width >= 1, width <= 1 << 30 else {
+                throw sc.fail("width", nil, "is missing or not between 1 and \(1 << 30)", hint: "declare how many positions the column's indices address")
             }
             c.sparse.append(SparseColumnConfig(column: column, width: width, format: try sc.choice("format", default: SparseFormat.indices)))
             try sc.finish()
@@ -66,14 +66,14 @@ extension ConfigReader {
     /// `data.text_features`.
     mutating func textFeatures() throws -> TextSettings {
         let def = TextSettings.default
-        let ngrams = try ints("ngrams") ?? def.ngrams
-        let chars = try ints("char_ngrams") ?? def.charNgrams
+        let ngrams = try ints("ngrams", max: 64) ?? def.ngrams
+        let chars = try ints("char_ngrams", max: 64) ?? def.charNgrams
         for (key, pair) in [("ngrams", ngrams), ("char_ngrams", chars)] where pair.count != 2 || pair[0] > pair[1] || pair[0] < 0 {
             throw fail(key, nil, "must be [min, max] with 0 <= min <= max", hint: "e.g. [1, 2] for words and word pairs")
         }
         let s = TextSettings(
             lowercase: try bool("lowercase", default: def.lowercase),
-            minTokenLength: try int("min_token_length", default: def.minTokenLength, min: 1),
+            minTokenLength: try int("min_token_length", default: def.minTokenLength, min: 1, max: ConfigLimits.width),
             ngrams: ngrams, charNgrams: chars,
             hashingBits: try int("hashing_bits", default: def.hashingBits, min: 0),
             minCount: try int("min_count", default: def.minCount, min: 1),

@@ -151,9 +151,15 @@ public struct RunConfig: Sendable, Equatable {
         var c = self
         for o in new.sorted(by: { $0.key < $1.key }) {
             switch o {
-            case .epochs(let v): c.training.epochs = v
-            case .batchSize(let v): c.training.batchSize = v
-            case .seed(let v): c.training.seed = v
+            case .epochs(let v):
+                guard v >= 1 && v <= ConfigLimits.epochs else { throw UserError("override \(o.key)=\(v) is not between 1 and \(ConfigLimits.epochs)") }
+                c.training.epochs = v
+            case .batchSize(let v):
+                guard v >= 1 && v <= ConfigLimits.batch else { throw UserError("override \(o.key)=\(v) is not between 1 and \(ConfigLimits.batch)") }
+                c.training.batchSize = v
+            case .seed(let v):
+                guard v <= UInt64(ConfigLimits.seed) else { throw UserError("override \(o.key)=\(v) is above \(ConfigLimits.seed)") }
+                c.training.seed = v
             case .architecture(let a):
                 c.model.architecture = a
                 if let p = c.model.problem {

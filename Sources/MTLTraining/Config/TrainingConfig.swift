@@ -60,8 +60,8 @@ public struct CheckpointConfig: Sendable, Equatable {
 extension ConfigReader {
     mutating func trainingSection(tasks: [TaskConfig], ownFiles: Bool) throws -> TrainingConfig {
         var t = TrainingConfig()
-        t.epochs = try int("epochs", default: t.epochs, min: 1)
-        t.batchSize = try int("batch_size", default: t.batchSize, min: 1)
+        t.epochs = try int("epochs", default: t.epochs, min: 1, max: ConfigLimits.epochs)
+        t.batchSize = try int("batch_size", default: t.batchSize, min: 1, max: ConfigLimits.batch)
         t.optimizer = try choice("optimizer", default: t.optimizer)
         t.learningRate = try double("learning_rate", default: t.learningRate, range: 0...10)
         t.weightDecay = try double("weight_decay", default: t.weightDecay, range: 0...10)
@@ -70,16 +70,16 @@ extension ConfigReader {
         t.beta2 = try double("beta2", default: t.beta2, range: 0...1)
         t.epsilon = try double("epsilon", default: t.epsilon, range: 0...1)
         t.clipNorm = try double("clip_norm", default: t.clipNorm, range: 0...1e9)
-        t.warmupSteps = try int("warmup_steps", default: t.warmupSteps, min: 0)
+        t.warmupSteps = try int("warmup_steps", default: t.warmupSteps, min: 0, max: ConfigLimits.steps)
         t.schedule = try choice("schedule", default: t.schedule)
         t.minLearningRate = try double("min_learning_rate", default: t.minLearningRate, range: 0...10)
-        t.seed = UInt64(try int("seed", default: 0, min: 0))
-        t.threads = try int("threads", default: t.threads, min: 1)
+        t.seed = UInt64(try int("seed", default: 0, min: 0, max: ConfigLimits.seed))
+        t.threads = try int("threads", default: t.threads, min: 1, max: ConfigLimits.count)
         t.sparseUpdates = try choice("sparse_updates", default: t.sparseUpdates)
         t.sampling.rule = try choice("sampling", default: t.sampling.rule)
         t.sampling.temperature = try double("sampling_temperature", default: t.sampling.temperature, range: 1e-3...1e6)
         t.sampling.epochTask = try string("epoch_task")
-        t.sampling.stepsPerEpoch = try int("steps_per_epoch", default: 0, min: 0)
+        t.sampling.stepsPerEpoch = try int("steps_per_epoch", default: 0, min: 0, max: ConfigLimits.steps)
         if let e = t.sampling.epochTask, !tasks.contains(where: { $0.name == e }) {
             throw fail("epoch_task", nil, "names no task ('\(e)')", hint: "tasks: \(tasks.map(\.name).joined(separator: ", "))")
         }

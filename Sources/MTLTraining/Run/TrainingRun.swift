@@ -77,33 +77,42 @@ public final class TrainingRun {
                             hint: "pass --resume to continue that run, or choose another --output")
         }
         try AtomicFile.makeDirectories(ckpt)
+        for dir in [o.output, ckpt] { AtomicFile.removeStaleTemporaries(in: dir) }
     }
 
-    /// The newest epoch checkpoint in the output folder, if any.
-    func latestCheckpoint() -> String? {
+    /// The epoch checkpoints in the output folder, newest first.
+    func epochCheckpoints() -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointDir)) ?? []
-        return names.filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.sorted().last
+        return names.filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.sorted().reversed()
             .map { (checkpointDir as NSString).appendingPathComponent($0) }
     }
 
+    /// Restores the newest intact epoch checkpoint (a damaged one is skipped with a warning naming
+    /// it), and the best epoch's parameters from the checkpoint that holds exactly that epoch.
     func resume() throws {
         if comm.isRoot {
-            if let path = latestCheckpoint() {
-                let file = try SafeTensors.read(path: path)
-                try Checkpoint.load(file, store: trainer.model.store, into: trainer.model.store.values.pointer,
-                                    optimizer: trainer.optimizer, state: trainer.optimizerState.pointer)
-                try trainer.weighting.restore(Checkpoint.extra(file, like: trainer.weighting.state))
-                let meta = try CheckpointMetadata(file.metadata, file: file.path)
+            var skipped: [String] = []
+            var restored: (path: String, meta: CheckpointMetadata)?
+            for path in epochCheckpoints() {
+                do {
+                    let file = try SafeTensors.read(path: path)
+                    let meta = try CheckpointMetadata(file.metadata, file: file.path)
+                    try Checkpoint.load(file, store: trainer.model.store, into: trainer.model.store.values.pointer,
+                                        optimizer: trainer.optimizer, state: trainer.optimizerState.pointer)
+                    try trainer.weighting.restore(Checkpoint.extra(file, like: trainer.weighting.state))
+                    restored = (path, meta)
+                    break
+                } catch {
+                    logger.warning("--resume: skipping \(path): \(error)")
+                    skipped.append(path)
+                }
+            }
+            if let (path, meta) = restored {
                 trainer.step = meta.step
                 trainer.epoch = meta.epoch
                 if let b = meta.best {
                     trainer.best = b
-                    let bestPath = (checkpointDir as NSString).appendingPathComponent("best.safetensors")
-                    if let bestFile = try? SafeTensors.read(path: bestPath) {
-                        let params = FloatBuffer(count: trainer.model.store.count)
-                        try Checkpoint.load(bestFile, store: trainer.model.store, into: params.pointer, optimizer: nil, state: nil)
-                        trainer.bestParameters = params.array
-                    }
+                    try restoreBest(epoch: b.epoch)
                 }
                 var unreadable = 0
                 for line in ((try? String(contentsOfFile: metricsPath, encoding: .utf8)) ?? "").split(separator: "\n") {
@@ -112,11 +121,36 @@ public final class TrainingRun {
                 }
                 if unreadable > 0 { logger.warning("\(metricsPath): \(unreadable) line(s) do not parse and are left out") }
                 logger.info("resuming from \(path): epoch \(trainer.epoch), step \(trainer.step)")
+            } else if !skipped.isEmpty {
+                throw UserError("--resume: no checkpoint in \(checkpointDir) is intact (\(skipped.count) damaged)",
+                                hint: "start a new run in another --output folder")
             } else {
                 logger.warning("--resume: no checkpoint in \(checkpointDir); starting a new run")
             }
         }
         try trainer.broadcastState()
+    }
+
+    /// The parameters of the best epoch: from best.safetensors when it holds that epoch, else from
+    /// that epoch's own checkpoint (a run stopped between writing the two leaves best.safetensors
+    /// one improvement behind), which then replaces best.safetensors.
+    func restoreBest(epoch: Int) throws {
+        let bestPath = (checkpointDir as NSString).appendingPathComponent("best.safetensors")
+        let epochPath = (checkpointDir as NSString).appendingPathComponent(String(format: "epoch-%04d.safetensors", epoch))
+        for path in [bestPath, epochPath] {
+            guard let file = try? SafeTensors.read(path: path), let meta = try? CheckpointMetadata(file.metadata, file: path),
+                  meta.epoch == epoch else { continue }
+            let params = FloatBuffer(count: trainer.model.store.count)
+            guard (try? Checkpoint.load(file, store: trainer.model.store, into: params.pointer, optimizer: nil, state: nil)) != nil else { continue }
+            trainer.bestParameters = params.array
+            if path != bestPath {
+                logger.warning("--resume: best.safetensors did not hold the best epoch \(epoch); restored it from \(path)")
+                try AtomicFile.write(bestPath, data: file.bytes)
+            }
+            return
+        }
+        logger.warning("--resume: no intact checkpoint holds the best epoch \(epoch)'s parameters; the test metrics will use the last epoch's")
+        trainer.best = nil
     }
 
     /// Trains to the configured number of epochs (or `stopAfterEpochs` more); returns the
@@ -201,13 +235,13 @@ public final class TrainingRun {
         try AtomicFile.write(metricsPath, text: try metricLines.map { try JSON.text($0) }.joined(separator: "\n") + "\n")
     }
 
-    func metadata() -> CheckpointMetadata {
+    func metadata() throws -> CheckpointMetadata {
         let t = trainer, c = t.config
         let path = (c.sourcePath as NSString).standardizingPath.hasPrefix("/") ? c.sourcePath
             : FileManager.default.currentDirectoryPath + "/" + c.sourcePath
         return CheckpointMetadata(step: t.step, epoch: t.epoch, epochs: c.training.epochs, seed: c.training.seed,
                                   config: c.sourceText, configPath: path, overrides: c.overrides,
-                                  preprocessor: t.data.preprocessor.json(), optimizer: t.optimizer.name,
+                                  preprocessor: try t.data.preprocessor.json(), optimizer: t.optimizer.name,
                                   architecture: c.model.architecture, worldSize: comm.size, weighting: c.weighting.method,
                                   bestMetric: c.checkpoint.bestMetric.description, best: t.best, layout: t.model.store.layoutDescription)
     }
@@ -215,7 +249,7 @@ public final class TrainingRun {
     func saveCheckpoints(improved: Bool) throws {
         let t = trainer
         let path = (checkpointDir as NSString).appendingPathComponent(String(format: "epoch-%04d.safetensors", t.epoch))
-        let meta = metadata()
+        let meta = try metadata()
         let extra = t.weighting.state
         try Checkpoint.write(path: path, store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
                              optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: extra)

@@ -91,6 +91,7 @@ public final class Trainer {
         let capacity = max(1, (t.batchSize + comm.size - 1) / comm.size)
         localCapacity = capacity
         tasks = data.preprocessor.tasks
+        try config.model.checkFits(layout: data.preprocessor.layout, maxRows: capacity)
         model = makeModel(config.model, layout: data.preprocessor.layout, maxRows: capacity, seed: t.seed)
         optimizer = t.optimizer.make(t)
         optimizerState = FloatBuffer(count: model.store.count * optimizer.stateMultiplier)
@@ -125,7 +126,7 @@ public final class Trainer {
                 synchronizer.prepareTaskGradients(shared: shared(), tasks: tasks.count)
             }
         }
-        try StartupAgreement.verify(agreementHash, on: comm)
+        try StartupAgreement.verify(try agreementHash(), on: comm)
         try broadcastState()
     }
 
@@ -179,9 +180,9 @@ public final class Trainer {
     public var parameterCount: Int { model.store.count }
 
     /// What every rank must agree on: the effective config, the preprocessing and the layout.
-    public var agreementHash: UInt64 {
+    public func agreementHash() throws -> UInt64 {
         let c = config
-        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.weighting)|\(c.checkpoint)|\(data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)"
+        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.weighting)|\(c.checkpoint)|\(try data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)"
         return stableHash(text)
     }
 

@@ -20,9 +20,13 @@ struct Advise: ParsableCommand {
         var shortlist: [Item]
     }
 
+    func validate() throws {
+        if let e = epochs, e < 1 || e > ConfigLimits.epochs { throw ValidationError("--epochs must be between 1 and \(ConfigLimits.epochs)") }
+    }
+
     func run() throws {
         var cfg = try options.load()
-        if let e = epochs { cfg.compare.probeEpochs = max(1, e) }
+        if let e = epochs { cfg.compare.probeEpochs = e }
         let out = options.output ?? "runs/\(options.name)-advise"
         try withRuntime(common, threads: cfg.training.threads) { comm, logger in
             let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)

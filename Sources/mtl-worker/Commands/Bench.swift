@@ -36,9 +36,12 @@ struct Bench: ParsableCommand {
     }
 
     func validate() throws {
-        for (name, v) in [("--dim", dim), ("--tasks", tasks), ("--batch", batch), ("--steps", steps), ("--rows", rows)] where v < 1 {
-            throw ValidationError("\(name) must be at least 1")
+        for (name, v, top) in [("--dim", dim, 1 << 16), ("--tasks", tasks, 64), ("--batch", batch, 1 << 16), ("--steps", steps, 1 << 24),
+                               ("--rows", rows, 1 << 24)] where v < 1 || v > top {
+            throw ValidationError("\(name) must be between 1 and \(top)")
         }
+        if warmup < 0 || warmup > 1 << 24 { throw ValidationError("--warmup must be between 0 and \(1 << 24)") }
+        guard Double(dim) * Double(rows) <= Double(1 << 28) else { throw ValidationError("--dim x --rows must be at most \(1 << 28) values") }
     }
 
     func run() throws {

@@ -13,8 +13,8 @@ struct Compare: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if let s = seeds, s < 1 { throw ValidationError("--seeds must be at least 1") }
-        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
+        if let s = seeds, s < 1 || s > ConfigLimits.count { throw ValidationError("--seeds must be between 1 and \(ConfigLimits.count)") }
+        if let e = epochs, e < 1 || e > ConfigLimits.epochs { throw ValidationError("--epochs must be between 1 and \(ConfigLimits.epochs)") }
     }
 
     func run() throws {

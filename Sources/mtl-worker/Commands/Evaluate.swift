@@ -38,6 +38,7 @@ struct Evaluate: ParsableCommand {
             guard let s = chosen else {
                 throw UserError("the run has no \(split.rawValue) split", hint: "its config defines no \(split.rawValue) file or fraction")
             }
+            try cfg.model.checkFits(layout: pre.layout, maxRows: 1024)
             let model = makeModel(cfg.model, layout: pre.layout, maxRows: 1024, seed: cfg.training.seed)
             try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
             // Multi-label thresholds set to tune come from the validation split, as in training.

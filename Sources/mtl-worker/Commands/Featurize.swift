@@ -28,6 +28,10 @@ struct Featurize: ParsableCommand {
         }
     }
 
+    func validate() throws {
+        if repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be between 1 and 1000") }
+    }
+
     func run() throws {
         let cfg = try loadConfig(config)
         try withRuntime(common) { comm, _ in

@@ -23,6 +23,7 @@ struct Predict: ParsableCommand {
             format.skipBadRows = false
             let table = try TextTable.read(path: input, format: format)
             let split = try pre.encode(table, split: "input", labels: false)
+            try cfg.model.checkFits(layout: pre.layout, maxRows: 1024)
             let model = makeModel(cfg.model, layout: pre.layout, maxRows: 1024, seed: cfg.training.seed)
             try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
             let p = Evaluator.predict(model: model, split: split, tasks: pre.tasks)

@@ -26,9 +26,9 @@ struct Train: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        if let e = epochs, e < 1 { throw ValidationError("--epochs must be at least 1") }
-        if let b = batchSize, b < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let s = seed, s < 0 { throw ValidationError("--seed must be non-negative") }
+        if let e = epochs, e < 1 || e > ConfigLimits.epochs { throw ValidationError("--epochs must be between 1 and \(ConfigLimits.epochs)") }
+        if let b = batchSize, b < 1 || b > ConfigLimits.batch { throw ValidationError("--batch-size must be between 1 and \(ConfigLimits.batch)") }
+        if let s = seed, s < 0 || s > ConfigLimits.seed { throw ValidationError("--seed must be between 0 and \(ConfigLimits.seed)") }
         if let s = stopAfterEpochs, s < 1 { throw ValidationError("--stop-after-epochs must be at least 1") }
     }
 
