@@ -106,22 +106,26 @@ final class BinaryTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 60)
     }
 
-    /// Ranks started with different settings stop at start-up with a message, before training.
+    /// Ranks started with different settings stop at start-up with a message, before training:
+    /// a different seed (the config), and a flag that changes control flow (one rank told to stop
+    /// after an epoch would otherwise leave the other waiting).
     func testRanksThatDisagreeStop() throws {
-        let dir = temporaryDirectory()
-        let common = ["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/out"]
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
-        p.arguments = ["-n", "1", Self.binary] + common + [":", "-n", "1", Self.binary] + common + ["--seed", "9"]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
-        try p.run()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertNotEqual(p.terminationStatus, 0)
-        XCTAssert(text.contains("the ranks disagree on the config"), text)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/checkpoints/epoch-0001.safetensors"))
+        for extra in [["--seed", "9"], ["--stop-after-epochs", "1"]] {
+            let dir = temporaryDirectory()
+            let common = ["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/out"]
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
+            p.arguments = ["-n", "1", Self.binary] + common + [":", "-n", "1", Self.binary] + common + extra
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = Pipe()
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertNotEqual(p.terminationStatus, 0, "\(extra)")
+            XCTAssert(text.contains("the ranks disagree on the config"), "\(extra): \(text)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out/checkpoints/epoch-0001.safetensors"), "\(extra)")
+        }
     }
 
     func testCollectivesUnderMPI() throws {

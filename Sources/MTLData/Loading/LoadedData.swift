@@ -12,6 +12,8 @@ public struct LoadedData {
     /// order of the tasks' first mention) and the tasks each data set labels.
     public var taskRows: [Range<Int>]?
     public var sourceTasks: [[Int]] = []
+    /// The CRC-32 of each file read, by path (what the ranks agree on at start).
+    public var digest: [String: UInt32] = [:]
     /// Rows dropped under `bad_rows: skip`, per file.
     public var skipped: [(file: String, count: Int, firstLine: Int, reason: String)]
 
@@ -33,9 +35,11 @@ public struct LoadedData {
         let d = config.data
         let format = d.format
         var skipped: [(String, Int, Int, String)] = []
+        var digest: [String: UInt32] = [:]
         let filler = d.missing.first ?? ""
         func read(_ path: String, _ tasks: [TaskConfig]) throws -> TextTable {
             let t = try TextTable.read(path: config.resolve(path), format: format)
+            digest[t.file] = t.contentChecksum
             if let first = t.skippedRows.first { skipped.append((t.file, t.skippedRows.count, first.line, first.reason)) }
             var names = t.columnNames
             for task in tasks {
@@ -83,6 +87,7 @@ public struct LoadedData {
                                 validation: try encode(validations, "validation"),
                                 test: try encode(tests, "test"), skipped: skipped)
         loaded.sourceTasks = sources.map(\.tasks)
+        loaded.digest = digest
         return loaded
     }
 
@@ -94,8 +99,10 @@ public struct LoadedData {
         let d = config.data
         let format = d.format
         var skipped: [(String, Int, Int, String)] = []
+        var digest: [String: UInt32] = [:]
         func read(_ path: String) throws -> TextTable {
             let t = try TextTable.read(path: config.resolve(path), format: format)
+            digest[t.file] = t.contentChecksum
             if let first = t.skippedRows.first { skipped.append((t.file, t.skippedRows.count, first.line, first.reason)) }
             return t
         }
@@ -142,10 +149,12 @@ public struct LoadedData {
             train = train.subset(Array(order[(nTest + nValidation)...]).sorted())
         }
         let preprocessor = try given ?? Preprocessor.fit(source: config, train: train, comm: comm)
-        return LoadedData(preprocessor: preprocessor, taskRows: nil,
-                          train: try preprocessor.encode(train, split: "train"),
-                          validation: try validation.map { try preprocessor.encode($0, split: "validation") },
-                          test: try test.map { try preprocessor.encode($0, split: "test") },
-                          skipped: skipped)
+        var loaded = LoadedData(preprocessor: preprocessor, taskRows: nil,
+                                train: try preprocessor.encode(train, split: "train"),
+                                validation: try validation.map { try preprocessor.encode($0, split: "validation") },
+                                test: try test.map { try preprocessor.encode($0, split: "test") },
+                                skipped: skipped)
+        loaded.digest = digest
+        return loaded
     }
 }

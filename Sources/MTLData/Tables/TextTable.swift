@@ -13,6 +13,9 @@ public struct TextTable {
     public var lines: [Int]
     /// Rows dropped because `bad_rows: skip` was set.
     public var skippedRows: [(line: Int, reason: String)] = []
+    /// The CRC-32 of the bytes read (after decompression): ranks compare it at start, so two
+    /// ranks that read different contents under the same path stop instead of training apart.
+    public var contentChecksum: UInt32 = 0
 
     public var rowCount: Int { lines.count }
 
@@ -98,6 +101,9 @@ public struct TextTable {
         }
         var table = TextTable(file: path, columnNames: names, columns: columns, lines: lines)
         table.skippedRows = skipped
+        table.contentChecksum = bytes.withUnsafeBufferPointer { b in
+            UInt32(truncatingIfNeeded: crc32(0, b.baseAddress, UInt32(truncatingIfNeeded: b.count)))
+        }
         return table
     }
 

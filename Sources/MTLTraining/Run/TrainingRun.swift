@@ -44,6 +44,9 @@ public final class TrainingRun {
             logger.warning("\(s.file): skipped \(s.count) bad row(s) under data.bad_rows: skip (first at line \(s.firstLine): \(s.reason))")
         }
         trainer = try Trainer(config: config, data: data, comm: comm, logger: logger)
+        // The flags that change control flow must match too, or one rank would stop or resume alone.
+        try StartupAgreement.verify(stableHash("resume \(options.resume), stop after \(options.stopAfterEpochs ?? -1), seconds \(options.maxSeconds ?? -1)"), on: comm,
+                                       what: "the config's run flags (--resume, --stop-after-epochs, the time budget)")
         if comm.isRoot {
             let counts = { (s: EncodedSplit?) in s.map { "\($0.rows) rows, labelled " + zip(data.preprocessor.tasks, $0.labelCounts).map { "\($0.name) \($1)" }.joined(separator: ", ") } ?? "none" }
             logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth); loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")

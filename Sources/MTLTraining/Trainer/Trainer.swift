@@ -179,10 +179,11 @@ public final class Trainer {
     public var epochRows: Int { sampler.rows }
     public var parameterCount: Int { model.store.count }
 
-    /// What every rank must agree on: the effective config, the preprocessing and the layout.
+    /// What every rank must agree on: the effective config, the preprocessing, the layout and the
+    /// contents of every file read.
     public func agreementHash() throws -> UInt64 {
         let c = config
-        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.weighting)|\(c.checkpoint)|\(try data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)"
+        let text = "\(c.data)|\(c.tasks)|\(c.model)|\(c.training)|\(c.weighting)|\(c.checkpoint)|\(try data.preprocessor.json())|\(model.store.layoutDescription)|\(data.train.rows)|\(data.digest.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })"
         return stableHash(text)
     }
 
