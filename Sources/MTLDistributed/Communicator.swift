@@ -23,9 +23,13 @@ public protocol Communicator: AnyObject {
     func split(color: Int, key: Int) throws -> Communicator
     /// Ends every process of the job; used when one rank fails so that no other rank waits forever.
     func abort(code: Int32) -> Never
+    /// Where the training is (for the message of a collective that does not complete).
+    func note(epoch: Int, step: Int)
 }
 
 extension Communicator {
+    public func note(epoch: Int, step: Int) {}
+
     /// True on the rank that evaluates, logs and writes files.
     public var isRoot: Bool { rank == 0 }
 

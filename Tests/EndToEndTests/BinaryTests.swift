@@ -106,6 +106,52 @@ final class BinaryTests: XCTestCase {
         XCTAssertLessThan(Date().timeIntervalSince(started), 60)
     }
 
+    /// A rank that stops (SIGSTOP) leaves the other waiting in a collective: the watchdog ends the
+    /// job after `training.collective_timeout` with exit code 3 and a message naming the call,
+    /// the epoch and step, and the job's hosts.
+    func testStoppedRankEndsTheJob() throws {
+        let dir = temporaryDirectory()
+        let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
+            .replacingOccurrences(of: "  optimizer: adam", with: "  optimizer: adam\n  collective_timeout: 4")
+            .replacingOccurrences(of: "epochs: 2", with: "epochs: 100000")
+        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
+        p.arguments = ["-n", "2", Self.binary, "train", "--config", dir + "/c.yaml", "--output", dir + "/out"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        final class Box: @unchecked Sendable { var data = Data() }
+        let box = Box(), done = DispatchSemaphore(value: 0)
+        DispatchQueue.global().async { box.data = err.fileHandleForReading.readDataToEndOfFile(); done.signal() }
+        // Once the first epoch is written, stop the rank that is not rank 0.
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: dir + "/out/metrics.jsonl") && Date() < deadline && p.isRunning { usleep(100_000) }
+        let ranks = try FileManager.default.contentsOfDirectory(atPath: "/proc").compactMap(Int32.init).filter { pid in
+            let cmd = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+            return cmd.hasPrefix(Self.binary) && cmd.contains(dir + "/out")
+        }.sorted()
+        XCTAssertEqual(ranks.count, 2, "two ranks running")
+        guard ranks.count == 2, p.isRunning else { p.terminate(); return }
+        let stopped = Date()
+        kill(ranks[1], SIGSTOP)
+        let killer = DispatchWorkItem { if p.isRunning { for r in ranks { kill(r, SIGKILL) } } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: killer)
+        p.waitUntilExit()
+        killer.cancel()
+        let seconds = Date().timeIntervalSince(stopped)
+        done.wait()
+        let text = String(decoding: box.data, as: UTF8.self)
+        print("stopped rank: the job ended \(String(format: "%.1f", seconds)) s after SIGSTOP")
+        XCTAssertLessThan(seconds, 30, "the watchdog should end the job about 4 s after the stop")
+        XCTAssertEqual(p.terminationStatus, 3, text)
+        XCTAssert(text.contains("the allreduce in epoch") || text.contains("has not completed after"), text)
+        XCTAssert(text.contains("the job's hosts:"), text)
+        XCTAssert(text.contains("HINT:"), text)
+    }
+
     /// Ranks started with different settings stop at start-up with a message, before training:
     /// a different seed (the config), and a flag that changes control flow (one rank told to stop
     /// after an epoch would otherwise leave the other waiting).

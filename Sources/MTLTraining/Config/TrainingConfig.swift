@@ -46,6 +46,9 @@ public struct TrainingConfig: Sendable, Equatable {
     public var sparseUpdates: SparseUpdates = .dense
     /// Tasks with their own data sets: how a global batch mixes them, and what an epoch is.
     public var sampling = SamplingConfig()
+    /// Seconds a collective may take before the job is ended as hung (0: no bound). It must
+    /// exceed rank 0's evaluation and checkpoint writing, which the other ranks wait through.
+    public var collectiveTimeout: Double = 300
 
     public init() {}
 }
@@ -80,6 +83,7 @@ extension ConfigReader {
         t.sampling.temperature = try double("sampling_temperature", default: t.sampling.temperature, range: 1e-3...1e6)
         t.sampling.epochTask = try string("epoch_task")
         t.sampling.stepsPerEpoch = try int("steps_per_epoch", default: 0, min: 0, max: ConfigLimits.steps)
+        t.collectiveTimeout = try double("collective_timeout", default: t.collectiveTimeout, range: 0...1e7)
         if let e = t.sampling.epochTask, !tasks.contains(where: { $0.name == e }) {
             throw fail("epoch_task", nil, "names no task ('\(e)')", hint: "tasks: \(tasks.map(\.name).joined(separator: ", "))")
         }

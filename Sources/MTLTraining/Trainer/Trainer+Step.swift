@@ -9,6 +9,7 @@ extension Trainer {
     @discardableResult
     func trainStep(order: [Int], batchIndex s: Int) throws -> Double {
         let (globalStart, globalCount, localStart, localCount) = shard(step: s, rows: order.count)
+        comm.note(epoch: epoch, step: step + 1)
         loadBatch(order: order, globalStart: globalStart, globalCount: globalCount, localStart: localStart, localCount: localCount)
         step += 1
         var probed = false

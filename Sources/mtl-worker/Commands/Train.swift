@@ -43,7 +43,7 @@ struct Train: ParsableCommand {
         do { try cfg.apply(overrides) } catch let e as UserError { print(error: e); throw ExitCode(1) }
         let name = options.name
         let out = options.output ?? cfg.output ?? "runs/\(name)"
-        try withRuntime(common, threads: cfg.training.threads) { comm, logger in
+        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout) { comm, logger in
             let run = try TrainingRun(config: cfg, comm: comm,
                                       options: .init(output: out, resume: resume, stopAfterEpochs: stopAfterEpochs,
                                                      interactive: isatty(STDERR_FILENO) != 0),
