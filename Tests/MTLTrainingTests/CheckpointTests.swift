@@ -23,6 +23,7 @@ final class CheckpointTests: XCTestCase {
         meta.epoch = 5; meta.epochs = 10
         meta.best = (0.75, 4)
         meta.dataChecksum = "1234"
+        meta.headerChecksum = "5678"
         XCTAssertEqual(try CheckpointMetadata(meta.strings, file: "x"), meta)
         XCTAssertEqual(try JSONDecoder().decode(CheckpointMetadata.self, from: try JSONEncoder().encode(meta)), meta)
         var newer = meta.strings
@@ -110,6 +111,10 @@ final class CheckpointTests: XCTestCase {
         shorterHeader[1] = UInt8(truncatingIfNeeded: (n - 1) >> 8)
         try refused(shorterHeader, ".safetensors'")   // the header still parses, but the tensors no longer tile the data
         let header = String(decoding: good[8..<(8 + n)], as: UTF8.self)
+        // A changed metadata value (here the step) with the data intact: the header's checksum.
+        let restepped = header.replacingOccurrences(of: "\"step\":\"1\"", with: "\"step\":\"2\"")
+        XCTAssertNotEqual(restepped, header)
+        try refused(good.prefix(8) + Data(restepped.utf8) + good.suffix(from: 8 + n), "header's CRC-32")
         let overlapping = header.replacingOccurrences(of: "\"data_offsets\":[0,", with: "\"data_offsets\":[4,")
         XCTAssertNotEqual(overlapping, header)
         try refused(good.prefix(8) + Data(overlapping.utf8) + good.suffix(from: 8 + n), "tensor")

@@ -69,8 +69,12 @@ public enum Checkpoint {
     /// The config and preprocessing a checkpoint was trained with.
     public static func runConfig(of file: SafeTensors.File) throws -> (RunConfig, Preprocessor) {
         let meta = try CheckpointMetadata(file.metadata, file: file.path)
-        var config = try RunConfig.parse(text: meta.config, path: meta.configPath)
-        try config.apply(overrides: meta.overrides)
-        return (config, try Preprocessor.from(json: meta.preprocessor))
+        do {
+            var config = try RunConfig.parse(text: meta.config, path: meta.configPath)
+            try config.apply(overrides: meta.overrides)
+            return (config, try Preprocessor.from(json: meta.preprocessor))
+        } catch let e as UserError {
+            throw UserError("checkpoint '\(file.path)': its stored config or preprocessing: \(e.message)", hint: e.hint)
+        }
     }
 }

@@ -30,6 +30,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public var layout: String
     /// The tensor bytes' CRC-32 as read (the writer computes it; nil before writing).
     public var dataChecksum: String? = nil
+    /// The header's CRC-32 as read (likewise).
+    public var headerChecksum: String? = nil
 
     public static let format = "mtl-worker-checkpoint"
     /// 2: the tensor bytes' CRC-32 is in the metadata (`SafeTensors.checksumKey`); 1 is read too.
@@ -58,6 +60,7 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         ]
         if let b = best { m["best_value"] = "\(b.value)"; m["best_epoch"] = String(b.epoch) }
         if let c = dataChecksum { m[SafeTensors.checksumKey] = c }
+        if let c = headerChecksum { m[SafeTensors.headerChecksumKey] = c }
         return m
     }
 
@@ -81,7 +84,8 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             return x
         }
         dataChecksum = m[SafeTensors.checksumKey]
-        if version != "1" && dataChecksum == nil {
+        headerChecksum = m[SafeTensors.headerChecksumKey]
+        if version != "1" && (dataChecksum == nil || m[SafeTensors.headerChecksumKey] == nil) {
             throw UserError("checkpoint '\(file)': its metadata lacks the data checksum its format version promises", hint: "the file is damaged; use another checkpoint")
         }
         // Counts are bounded as the config bounds them, so nothing computed from them overflows.

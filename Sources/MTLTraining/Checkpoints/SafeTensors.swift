@@ -10,6 +10,21 @@ import MTLCore
 public enum SafeTensors {
     /// The metadata key of the tensor bytes' CRC-32.
     public static let checksumKey = "data_crc32"
+    /// The metadata key of the CRC-32 of the rest of the header: every other metadata entry and
+    /// every tensor's name, shape and offsets, in a canonical order (so no stored config,
+    /// vocabulary or offset changes unnoticed).
+    public static let headerChecksumKey = "header_crc32"
+
+    static func headerCRC(metadata: [String: String], tensors: [String: Header.Entry]) -> UInt32 {
+        var text: [UInt8] = []
+        for (k, v) in metadata.sorted(by: { $0.key < $1.key }) where k != checksumKey && k != headerChecksumKey {
+            text += Array(k.utf8) + [0] + Array(v.utf8) + [0]
+        }
+        for (name, e) in tensors.sorted(by: { $0.key < $1.key }) {
+            text += Array(name.utf8) + [0] + Array("\(e.dtype) \(e.shape) \(e.dataOffsets)".utf8) + [0]
+        }
+        return text.withUnsafeBytes { crc32([$0]) }
+    }
     /// The largest header this reader accepts (a config and a fitted vocabulary fit well within).
     static let maxHeader = 1 << 30
 
@@ -107,6 +122,7 @@ public enum SafeTensors {
         }
         var meta = metadata
         meta[checksumKey] = String(crc32(buffers.map { UnsafeRawBufferPointer($0) }))
+        meta[headerChecksumKey] = String(headerCRC(metadata: meta, tensors: entries))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var json = try encoder.encode(Header(metadata: meta, tensors: entries))
@@ -160,6 +176,10 @@ public enum SafeTensors {
             position = t.end
         }
         guard position == dataLength else { throw bad("\(dataLength - position) bytes follow the last tensor") }
+        if let stored = header.metadata[headerChecksumKey] {
+            let actual = headerCRC(metadata: header.metadata, tensors: header.tensors)
+            guard UInt32(stored) == actual else { throw bad("its header's CRC-32 is \(actual), the header says \(stored)") }
+        }
         if let stored = header.metadata[checksumKey] {
             let actual = bytes.withUnsafeBytes { raw in crc32([UnsafeRawBufferPointer(rebasing: raw[dataStart...])]) }
             guard UInt32(stored) == actual else { throw bad("its data's CRC-32 is \(actual), the header says \(stored)") }
