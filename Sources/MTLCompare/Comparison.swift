@@ -150,7 +150,11 @@ public final class Comparison {
             run.trainer.attach(hook: p)
             probe = p
         }
-        var result = JobResult(id: job.id, seed: job.seed, summary: try run.run(), groupSize: comm.size)
+        let summary = try run.run()
+        if run.stoppedEarly {
+            throw UserError("compare stopped by a signal while training \(job.id)", hint: "run compare again on the same output to continue")
+        }
+        var result = JobResult(id: job.id, seed: job.seed, summary: summary, groupSize: comm.size)
         if let c = job.candidate {
             result.candidate = c.name; result.architecture = c.architecture; result.weighting = c.weighting
         }

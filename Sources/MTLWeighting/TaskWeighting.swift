@@ -147,6 +147,12 @@ public struct EpochWeights {
     var steps = 0
     public init(tasks: Int) { sums = [Double](repeating: 0, count: tasks) }
 
+    /// The partial sums of an epoch in progress (saved with a mid-epoch checkpoint).
+    public var partial: (sums: [Double], steps: Int) {
+        get { (sums, steps) }
+        set { if newValue.sums.count == sums.count { sums = newValue.sums; steps = newValue.steps } }
+    }
+
     public mutating func record(_ weights: [Double]) {
         for i in sums.indices { sums[i] += weights[i] }
         steps += 1

@@ -152,6 +152,39 @@ final class BinaryTests: XCTestCase {
         XCTAssert(text.contains("HINT:"), text)
     }
 
+    /// SIGUSR1 to mpirun (which forwards it to every rank, as a batch system's warning before
+    /// a time limit does) stops the job at the next step (or epoch) boundary with a checkpoint
+    /// and exit code 75; the resumed run ends bit for bit where an uninterrupted one does. (The
+    /// mid-epoch checkpoint's exactness is tested in process: CheckpointTests.)
+    func testSignalStopsAtAStepAndResumesExactly() throws {
+        let dir = temporaryDirectory()
+        let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
+            .replacingOccurrences(of: "epochs: 2", with: "epochs: 30")
+        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let full = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/a"], ranks: 2)
+        XCTAssertEqual(full.status, 0, full.stderr)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
+        p.arguments = ["-n", "2", Self.binary, "train", "--config", dir + "/c.yaml", "--output", dir + "/b"]
+        p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: dir + "/b/metrics.jsonl") && Date() < deadline && p.isRunning { usleep(20_000) }
+        kill(p.processIdentifier, SIGUSR1)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 75, "stopped early: resume me")
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir + "/b/checkpoints")
+        XCTAssertFalse(names.contains("epoch-0030.safetensors"), "the signal came before the end: \(names)")
+        let resumed = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/b", "--resume"], ranks: 2)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let a = try TensorFile(path: dir + "/a/checkpoints/epoch-0030.safetensors")
+        let b = try TensorFile(path: dir + "/b/checkpoints/epoch-0030.safetensors")
+        XCTAssertEqual(a.bytes.suffix(from: a.dataStart), b.bytes.suffix(from: b.dataStart), "resumed after a signal, bit for bit")
+        print("signal: stopped at \(names.filter { $0.hasPrefix("epoch-") }.sorted()), resumed to the same parameters")
+    }
+
     /// Ranks started with different settings stop at start-up with a message, before training:
     /// a different seed (the config), and a flag that changes control flow (one rank told to stop
     /// after an epoch would otherwise leave the other waiting).
@@ -334,15 +367,23 @@ final class BinaryTests: XCTestCase {
         }
     }
 
-    /// Resume under 2 ranks: epoch 1, then a resumed epoch 2, equals two epochs bit for bit.
+    /// Resume under 2 ranks: epoch 1 (exit code 75, "resume me"), then a resumed epoch 2 (exit 0),
+    /// equals two epochs bit for bit; summary.json adds up both pieces; `--resume` on the
+    /// finished run changes nothing.
     func testResumeUnderMPIIsExact() throws {
         let dir = temporaryDirectory()
         let full = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/a"], ranks: 2)
         XCTAssertEqual(full.status, 0, full.stderr)
         let first = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/b", "--stop-after-epochs", "1"], ranks: 2)
-        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertEqual(first.status, 75, first.stderr)
         let second = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/b", "--resume"], ranks: 2)
         XCTAssertEqual(second.status, 0, second.stderr)
+        let summary = try Data(contentsOf: URL(fileURLWithPath: dir + "/b/summary.json"))
+        let pieces = (try JSONSerialization.jsonObject(with: summary) as? [String: Any])?["pieces"] as? Int
+        XCTAssertEqual(pieces, 2, "the summary counts both invocations")
+        let third = try run(["train", "--config", Self.fixtures + "/mixed.yaml", "--output", dir + "/b", "--resume"], ranks: 2)
+        XCTAssertEqual(third.status, 0, third.stderr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: dir + "/b/summary.json")), summary, "resuming a finished run rewrites nothing")
         let a = try TensorFile(path: dir + "/a/checkpoints/epoch-0002.safetensors")
         let b = try TensorFile(path: dir + "/b/checkpoints/epoch-0002.safetensors")
         XCTAssertEqual(a.bytes.suffix(from: a.dataStart), b.bytes.suffix(from: b.dataStart))

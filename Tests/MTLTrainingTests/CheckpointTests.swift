@@ -160,6 +160,47 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(best.metadata["epoch"], String(bestEpoch), "best.safetensors restored from the best epoch's checkpoint")
     }
 
+    /// Sets the stop request on one step, as a signal would (a hook only reads, so the run is
+    /// otherwise the one without it).
+    final class StopAtStep: TrainingHook {
+        let every: Int
+        init(_ step: Int) { every = step }
+        func prepare(tasks: [String], sharedParameters: Int) {}
+        func measure(_ step: StepInspector) throws { StopRequest.set() }
+    }
+
+    /// A stop request in the middle of an epoch writes a checkpoint of the epoch in progress
+    /// (its position, each rank's partial loss sums, the weight sums); the resumed run ends bit
+    /// for bit where the uninterrupted one does, with the same metrics log.
+    func testStopMidEpochResumesExactly() throws {
+        var config = try Support.fixtureConfig()
+        config.weighting.method = .dwa   // epoch losses steer the weights: the partial sums must be exact
+        let comm = SingleProcessCommunicator()
+        let a = Support.temporaryDirectory(), b = Support.temporaryDirectory()
+        StopRequest.clear()
+        defer { StopRequest.clear() }
+        try TrainingRun(config: config, comm: comm, options: .init(output: a), logger: logger()).run()
+        let run = try TrainingRun(config: config, comm: comm, options: .init(output: b), logger: logger())
+        let perEpoch = run.trainer.stepsPerEpoch
+        XCTAssertGreaterThan(perEpoch, 12)
+        run.trainer.attach(hook: StopAtStep(perEpoch + 10))
+        XCTAssertNil(try run.run())
+        XCTAssertTrue(run.stoppedEarly)
+        let partial = try FileManager.default.contentsOfDirectory(atPath: b + "/checkpoints").filter { $0.contains("partial") }
+        XCTAssertEqual(partial, [String(format: "epoch-0002-partial-%06d.safetensors", 10)])
+        StopRequest.clear()
+        let resumed = try TrainingRun(config: config, comm: comm, options: .init(output: b, resume: true), logger: logger())
+        XCTAssertEqual(resumed.trainer.positionInEpoch, 10)
+        try resumed.run()
+        let x = try SafeTensors.read(path: a + "/checkpoints/epoch-0002.safetensors"), y = try SafeTensors.read(path: b + "/checkpoints/epoch-0002.safetensors")
+        XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "parameters, optimizer and weighting state")
+        func log(_ dir: String) throws -> [String] {
+            try String(contentsOfFile: dir + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+                .map { $0.replacingOccurrences(of: #""seconds":[0-9.e+-]+,"#, with: "", options: .regularExpression) }
+        }
+        XCTAssertEqual(try log(a), try log(b), "the same losses, weights and metrics in the log")
+    }
+
     /// Temporary files of a process that no longer runs are removed when a run starts.
     func testStaleTemporaryFilesAreRemoved() throws {
         let config = try Support.fixtureConfig()

@@ -28,6 +28,15 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
     public var best: (value: Double, epoch: Int)?
     /// The parameter layout (names and shapes in order) the tensors follow.
     public var layout: String
+    /// Training seconds and samples up to this checkpoint, over every invocation of the run, and
+    /// how many invocations (pieces) it took.
+    public var trained: (seconds: Double, samples: Int, pieces: Int) = (0, 0, 0)
+    /// A checkpoint written mid-epoch (a stop request): steps of the epoch in progress already
+    /// taken (0: at an epoch boundary), each rank's partial loss sums and the weight sums.
+    public var position = 0
+    public var epochLossByRank: [[Double]] = []
+    public var weightSums: [Double] = []
+    public var weightSteps = 0
     /// The tensor bytes' CRC-32 as read (the writer computes it; nil before writing).
     public var dataChecksum: String? = nil
     /// The header's CRC-32 as read (likewise).
@@ -40,11 +49,12 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
 
     public init(step: Int, epoch: Int, epochs: Int, seed: UInt64, config: String, configPath: String, overrides: [String: String],
                 preprocessor: String, optimizer: String, architecture: Architecture, worldSize: Int, weighting: WeightingMethod,
-                bestMetric: String, best: (value: Double, epoch: Int)?, layout: String) {
+                bestMetric: String, best: (value: Double, epoch: Int)?, layout: String,
+                trained: (seconds: Double, samples: Int, pieces: Int) = (0, 0, 0)) {
         self.step = step; self.epoch = epoch; self.epochs = epochs; self.seed = seed; self.config = config
         self.configPath = configPath; self.overrides = overrides; self.preprocessor = preprocessor; self.optimizer = optimizer
         self.architecture = architecture; self.worldSize = worldSize; self.weighting = weighting; self.bestMetric = bestMetric
-        self.best = best; self.layout = layout
+        self.best = best; self.layout = layout; self.trained = trained
     }
 
     /// The metadata as the safetensors header stores it.
@@ -59,6 +69,13 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
             "world_size": String(worldSize), "weighting": weighting.rawValue, "best_metric": bestMetric, "layout": layout,
         ]
         if let b = best { m["best_value"] = "\(b.value)"; m["best_epoch"] = String(b.epoch) }
+        if position > 0 {
+            m["position"] = String(position)
+            m["epoch_loss_by_rank"] = (try? JSON.text(epochLossByRank.map { $0.map(JSONNumber.init) })) ?? "[]"
+            m["weight_sums"] = (try? JSON.text(weightSums.map(JSONNumber.init))) ?? "[]"
+            m["weight_steps"] = String(weightSteps)
+        }
+        m["trained_seconds"] = "\(trained.seconds)"; m["trained_samples"] = String(trained.samples); m["pieces"] = String(trained.pieces)
         if let c = dataChecksum { m[SafeTensors.checksumKey] = c }
         if let c = headerChecksum { m[SafeTensors.headerChecksumKey] = c }
         return m
@@ -104,6 +121,16 @@ public struct CheckpointMetadata: Codable, Equatable, Sendable {
         weighting = try parse("weighting") { WeightingMethod(rawValue: $0) }
         bestMetric = try field("best_metric")
         layout = try field("layout")
+        if m["trained_seconds"] != nil || m["trained_samples"] != nil || m["pieces"] != nil {
+            trained = (try parse("trained_seconds") { Double($0).flatMap { $0.isFinite && $0 >= 0 ? $0 : nil } },
+                       try parse("trained_samples", count), try parse("pieces", count))
+        }
+        if m["position"] != nil {
+            position = try parse("position", count)
+            epochLossByRank = try parse("epoch_loss_by_rank") { try? JSONDecoder().decode([[JSONNumber]].self, from: Data($0.utf8)).map { $0.map(\.value) } }
+            weightSums = try parse("weight_sums") { try? JSONDecoder().decode([JSONNumber].self, from: Data($0.utf8)).map(\.value) }
+            weightSteps = try parse("weight_steps", count)
+        }
         guard epoch <= epochs else {
             throw UserError("checkpoint '\(file)': metadata 'epoch' \(epoch) is beyond 'epochs' \(epochs)", hint: "the file is damaged; use another checkpoint")
         }

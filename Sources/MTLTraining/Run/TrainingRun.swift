@@ -29,6 +29,16 @@ public final class TrainingRun {
     let logger: Logger
     var metricLines: [MetricsLine] = []
     var budgetReached = false
+    /// Set when this invocation ended before the run's last epoch (`--stop-after-epochs`): the
+    /// run is to be resumed (the command exits with `TrainingRun.resumeExitCode`).
+    public private(set) var stoppedEarly = false
+    /// The exit code of an invocation that stopped early and is to be resumed (EX_TEMPFAIL).
+    public static let resumeExitCode: Int32 = 75
+    /// Training seconds, samples and invocations of the pieces before this one (from the
+    /// checkpoint resumed), and this invocation's start and samples: summary.json adds them up.
+    var prior = (seconds: 0.0, samples: 0, pieces: 0)
+    var invocationStart = Date()
+    var invocationSamples = 0
     var checkpointDir: String { (options.output as NSString).appendingPathComponent("checkpoints") }
     var metricsPath: String { (options.output as NSString).appendingPathComponent("metrics.jsonl") }
     public var summaryPath: String { (options.output as NSString).appendingPathComponent("summary.json") }
@@ -113,6 +123,12 @@ public final class TrainingRun {
             if let (path, meta) = restored {
                 trainer.step = meta.step
                 trainer.epoch = meta.epoch
+                prior = meta.trained
+                if meta.position > 0 {
+                    trainer.positionInEpoch = meta.position
+                    trainer.pendingEpochLoss = meta.epochLossByRank
+                    trainer.weightSums.partial = (meta.weightSums, meta.weightSteps)
+                }
                 if let b = meta.best {
                     trainer.best = b
                     try restoreBest(epoch: b.epoch)
@@ -164,16 +180,34 @@ public final class TrainingRun {
         let total = t.config.training.epochs
         let last = min(total, t.epoch + (options.stopAfterEpochs ?? total))
         let progress = comm.isRoot ? ProgressReporter(epochs: total, interactive: options.interactive) : nil
+        if options.resume && t.epoch >= total, FileManager.default.fileExists(atPath: summaryPath) {
+            // Already complete: nothing to train, and the summary stays as it is.
+            guard comm.isRoot, let data = FileManager.default.contents(atPath: summaryPath) else { return nil }
+            logger.info("the run in \(options.output) is already complete (epoch \(t.epoch) of \(total)); nothing to do")
+            return try JSON.decode(RunSummary.self, from: data, file: summaryPath)
+        }
         let started = Date()
-        var trainedSamples = 0
+        invocationStart = started
         while t.epoch < last {
             progress?.begin(epoch: t.epoch + 1)
             let epochStart = Date()
-            let losses = try t.trainEpoch(progress: progress)
+            guard let losses = try t.trainEpoch(progress: progress) else {
+                // A stop request mid-epoch: a checkpoint of the epoch in progress, then "resume me".
+                progress?.end()
+                try savePartialCheckpoint()
+                stoppedEarly = true
+                if comm.isRoot { logger.info("stopped by a signal in epoch \(t.epoch + 1) after step \(t.positionInEpoch) of \(t.stepsPerEpoch); continue with --resume") }
+                return nil
+            }
             let seconds = Date().timeIntervalSince(epochStart)
-            trainedSamples += t.epochRows
+            invocationSamples += t.epochRows
             progress?.end()
             if comm.isRoot { try endEpoch(losses: losses, seconds: seconds) }
+            if t.epoch < total, try t.stopRequested() {
+                if comm.isRoot { logger.info("stopped by a signal after epoch \(t.epoch) of \(total); continue with --resume") }
+                stoppedEarly = true
+                return nil
+            }
             if let budget = options.maxSeconds {
                 // Rank 0's clock decides, so every rank stops after the same epoch.
                 var spent = [Date().timeIntervalSince(started)]
@@ -188,10 +222,11 @@ public final class TrainingRun {
         let wall = Date().timeIntervalSince(started)
         guard t.epoch >= total || budgetReached else {
             if comm.isRoot { logger.info("stopped after epoch \(t.epoch) of \(total) as asked; continue with --resume") }
+            stoppedEarly = true
             return nil
         }
         guard comm.isRoot else { return nil }
-        return try finish(wallSeconds: wall, trainedSamples: trainedSamples)
+        return try finish(wallSeconds: prior.seconds + wall, trainedSamples: prior.samples + invocationSamples)
     }
 
     func endEpoch(losses: [Double], seconds: Double) throws {
@@ -246,7 +281,28 @@ public final class TrainingRun {
                                   config: c.sourceText, configPath: path, overrides: c.overrides,
                                   preprocessor: try t.data.preprocessor.json(), optimizer: t.optimizer.name,
                                   architecture: c.model.architecture, worldSize: comm.size, weighting: c.weighting.method,
-                                  bestMetric: c.checkpoint.bestMetric.description, best: t.best, layout: t.model.store.layoutDescription)
+                                  bestMetric: c.checkpoint.bestMetric.description, best: t.best, layout: t.model.store.layoutDescription,
+                                  trained: (prior.seconds + Date().timeIntervalSince(invocationStart), prior.samples + invocationSamples, prior.pieces + 1))
+    }
+
+    /// A checkpoint of the epoch in progress (every rank calls it: each rank's partial loss sums
+    /// travel to rank 0, which writes). Named after the epoch in progress, so it sorts after the
+    /// last finished epoch's checkpoint and before that epoch's own.
+    func savePartialCheckpoint() throws {
+        let t = trainer
+        let mine = t.epochLoss.withUnsafeBytes { Array($0) }
+        let all = try comm.allgather(bytes: mine).map { bytes in
+            bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
+        }
+        guard comm.isRoot else { return }
+        var meta = try metadata()
+        meta.position = t.positionInEpoch
+        meta.epochLossByRank = all
+        (meta.weightSums, meta.weightSteps) = t.weightSums.partial
+        let path = (checkpointDir as NSString).appendingPathComponent(String(format: "epoch-%04d-partial-%06d.safetensors", t.epoch + 1, t.positionInEpoch))
+        try Checkpoint.write(path: path, store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
+                             optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: t.weighting.state)
+        pruneCheckpoints()
     }
 
     func saveCheckpoints(improved: Bool) throws {
@@ -261,7 +317,12 @@ public final class TrainingRun {
                                  store: t.model.store, parameters: UnsafeBufferPointer(t.model.store.values.buffer),
                                  optimizer: t.optimizer, state: UnsafeBufferPointer(t.optimizerState.buffer), metadata: meta, extra: extra)
         }
-        // Keep the newest `keep_last` epoch checkpoints; the new one is complete before any is removed.
+        pruneCheckpoints()
+    }
+
+    /// Keeps the newest `keep_last` epoch checkpoints; the new one is complete before any is removed.
+    func pruneCheckpoints() {
+        let t = trainer
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: checkpointDir)) ?? [])
             .filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.sorted()
         for old in names.dropLast(t.config.checkpoint.keepLast) {
@@ -276,6 +337,7 @@ public final class TrainingRun {
                                  wallSeconds: wallSeconds, samplesPerSecond: wallSeconds > 0 ? Double(trainedSamples) / wallSeconds : 0,
                                  bestMetric: t.config.checkpoint.bestMetric.description)
         if budgetReached { summary.stoppedByTimeBudget = true }
+        summary.pieces = prior.pieces + 1
         if let b = t.best { summary.bestValue = b.value; summary.bestEpoch = b.epoch }
         // Per task: the validation metrics of every epoch (learning curves) and those of the best epoch.
         var bestValidation: [String: MetricValues] = [:]

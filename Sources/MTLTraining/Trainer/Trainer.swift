@@ -38,6 +38,12 @@ public final class Trainer {
     /// The mean effective task weights of the last epoch.
     public internal(set) var epochWeights: [Double] = []
     var weightSums: EpochWeights
+    /// Steps of the epoch in progress already taken (a run stopped mid-epoch resumes here).
+    public internal(set) var positionInEpoch = 0
+    /// The agreement of the ranks on a stop request, one value summed each step.
+    var stopVote = [0.0]
+    /// Resuming mid-epoch on rank 0: each rank's partial loss sums as the checkpoint holds them.
+    var pendingEpochLoss: [[Double]] = []
 
     let globalBatch: Int
     let localCapacity: Int
@@ -189,7 +195,13 @@ public final class Trainer {
 
     /// Rank 0's parameters, optimizer state, weighting state and counters to every rank.
     func broadcastState() throws {
-        guard comm.size > 1 else { return }
+        guard comm.size > 1 else {
+            if positionInEpoch > 0, let mine = pendingEpochLoss.first, mine.count == epochLoss.count {
+                epochLoss = pendingEpochLoss.count == 1 ? mine : (0..<mine.count).map { i in pendingEpochLoss.reduce(0) { $0 + ($1.count > i ? $1[i] : 0) } }
+            }
+            pendingEpochLoss = []
+            return
+        }
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.store.values.buffer), root: 0)
         try comm.broadcast(UnsafeMutableRawBufferPointer(optimizerState.buffer), root: 0)
         var weightingState = weighting.flatState
@@ -197,10 +209,29 @@ public final class Trainer {
             try weightingState.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
             try weighting.setFlatState(weightingState)
         }
-        var counters: [Double] = [Double(step), Double(epoch), best?.value ?? .nan, Double(best?.epoch ?? -1)]
+        var counters: [Double] = [Double(step), Double(epoch), best?.value ?? .nan, Double(best?.epoch ?? -1), Double(positionInEpoch)]
         try counters.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
         step = Int(counters[0]); epoch = Int(counters[1])
         best = counters[2].isNaN ? nil : (counters[2], Int(counters[3]))
+        positionInEpoch = Int(counters[4])
+        guard positionInEpoch > 0 else { return }
+        // Mid-epoch: the weight sums (the same on every rank) and each rank's partial loss sums;
+        // from a run on another number of ranks, their total goes to rank 0.
+        var sums = weightSums.partial.sums + [Double(weightSums.partial.steps)]
+        try sums.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+        weightSums.partial = (Array(sums.dropLast()), Int(sums[sums.count - 1]))
+        let width = epochLoss.count
+        var partial = [Double](repeating: 0, count: comm.size * width)
+        if comm.isRoot {
+            if pendingEpochLoss.count == comm.size && pendingEpochLoss.allSatisfy({ $0.count == width }) {
+                partial = pendingEpochLoss.flatMap { $0 }
+            } else {
+                for row in pendingEpochLoss where row.count == width { for i in 0..<width { partial[i] += row[i] } }
+            }
+        }
+        try partial.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+        epochLoss = Array(partial[(comm.rank * width)..<((comm.rank + 1) * width)])
+        pendingEpochLoss = []
     }
 
     /// The global batch `s` of an epoch's order, and this rank's share of it.
@@ -224,18 +255,32 @@ public final class Trainer {
         hook = h
     }
 
-    /// Trains one epoch; returns the mean training loss per task over all ranks.
-    public func trainEpoch(progress: ProgressReporter?) throws -> [Double] {
+    /// Whether any rank was asked to stop (a collective each step under MPI, so all stop together).
+    func stopRequested() throws -> Bool {
+        stopVote[0] = StopRequest.isSet ? 1 : 0
+        if comm.size > 1 { try comm.allreduceSum(&stopVote) }
+        return stopVote[0] > 0
+    }
+
+    /// Trains one epoch, or its rest after `positionInEpoch` steps; returns the mean training
+    /// loss per task over all ranks, or nil when a stop request (agreed by every rank) ended it
+    /// after a step, with `positionInEpoch` and the partial sums kept for a checkpoint.
+    public func trainEpoch(progress: ProgressReporter?) throws -> [Double]? {
         let order = permutation(epoch: epoch)
-        for i in epochLoss.indices { epochLoss[i] = 0 }
+        if positionInEpoch == 0 { for i in epochLoss.indices { epochLoss[i] = 0 } }
         let steps = stepsPerEpoch
         let started = Date()
         var samples = 0
-        for s in 0..<steps {
+        for s in positionInEpoch..<steps {
             let loss = try trainStep(order: order, batchIndex: s)
             samples += shard(step: s, rows: order.count).globalCount
             progress?.update(done: samples, total: order.count, elapsed: Date().timeIntervalSince(started), loss: loss)
+            if try stopRequested() && s + 1 < steps {
+                positionInEpoch = s + 1
+                return nil
+            }
         }
+        positionInEpoch = 0
         try comm.allreduceSum(&epochLoss)
         let losses = tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan }
         // Every rank holds the same sums after the all-reduce, so every rank stops here together,

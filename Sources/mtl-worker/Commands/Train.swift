@@ -43,12 +43,14 @@ struct Train: ParsableCommand {
         do { try cfg.apply(overrides) } catch let e as UserError { print(error: e); throw ExitCode(1) }
         let name = options.name
         let out = options.output ?? cfg.output ?? "runs/\(name)"
+        var resumeMe = false
+        StopRequest.installSignalHandlers()
         try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout) { comm, logger in
             let run = try TrainingRun(config: cfg, comm: comm,
                                       options: .init(output: out, resume: resume, stopAfterEpochs: stopAfterEpochs,
                                                      interactive: isatty(STDERR_FILENO) != 0),
                                       logger: logger)
-            guard let summary = try run.run() else { return }
+            guard let summary = try run.run() else { resumeMe = run.stoppedEarly; return }
             if let test = summary.test {
                 print("Test metrics (\(summary.testParameters ?? "")), \(comm.size) rank(s), \(String(format: "%.1f", summary.wallSeconds)) s training:")
                 print(TrainingRun.table(test, tasks: run.trainer.tasks))
@@ -60,5 +62,7 @@ struct Train: ParsableCommand {
                 print("Report: \(path)")
             }
         }
+        // Every rank stops early together, so every rank exits with the same code.
+        if resumeMe { throw ExitCode(TrainingRun.resumeExitCode) }
     }
 }
