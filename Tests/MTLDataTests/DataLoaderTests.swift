@@ -30,6 +30,31 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertEqual(data.test!.targets[0], [1, 0, 1])
     }
 
+    /// What makes training meaningless is an error, what makes it doubtful a warning: a task
+    /// without training labels, an empty validation file, a column named in two roles; every
+    /// training row negative, test data equal to the training data.
+    func testDoubtfulDataIsReported() throws {
+        let dir = Support.temporaryDirectory()
+        write(dir, rows: 10, name: "train.csv")
+        Support.write("x,y\n", to: dir + "/empty.csv")
+        func load(_ text: String) throws -> LoadedData {
+            try LoadedData.load(source: try RunConfig.parse(text: text, path: dir + "/c.yaml").dataSource)
+        }
+        Support.assertUserError(["task 'y' has no labels in the training split"]) {
+            _ = try load("data: {train: train.csv, missing: [a, b]}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n")
+        }
+        Support.assertUserError(["empty.csv", "no rows"]) {
+            _ = try load("data: {train: train.csv, validation: empty.csv}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n")
+        }
+        Support.assertUserError(["data.categorical", "'x'", "data.numeric"]) {
+            _ = try load("data: {train: train.csv, numeric: [x], categorical: [x]}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n")
+        }
+        let doubtful = try load("data: {train: train.csv, test: train.csv}\ntasks: [{name: y, column: y, kind: binary, positive: [c]}]\n")
+        XCTAssert(doubtful.warnings.contains { $0.contains("every labelled training row is negative") }, "\(doubtful.warnings)")
+        XCTAssert(doubtful.warnings.contains { $0.contains("test data equals the training data") }, "\(doubtful.warnings)")
+        XCTAssertTrue(try load("data: {train: train.csv}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n").warnings.isEmpty)
+    }
+
     func testFractionSplitIsSeededAndDisjoint() throws {
         let dir = Support.temporaryDirectory()
         write(dir, rows: 100, name: "train.csv")

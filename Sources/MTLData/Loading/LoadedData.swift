@@ -12,6 +12,9 @@ public struct LoadedData {
     /// order of the tasks' first mention) and the tasks each data set labels.
     public var taskRows: [Range<Int>]?
     public var sourceTasks: [[Int]] = []
+    /// What the data says that a user should hear before training (a task with one class, a
+    /// positive value no row has, a split without labels for a task, test data equal to training).
+    public var warnings: [String] = []
     /// The CRC-32 of each file read, by path (what the ranks agree on at start).
     public var digest: [String: UInt32] = [:]
     /// Rows dropped under `bad_rows: skip`, per file.
@@ -88,6 +91,7 @@ public struct LoadedData {
                                 test: try encode(tests, "test"), skipped: skipped)
         loaded.sourceTasks = sources.map(\.tasks)
         loaded.digest = digest
+        try loaded.check(config)
         return loaded
     }
 
@@ -155,6 +159,36 @@ public struct LoadedData {
                                 test: try test.map { try preprocessor.encode($0, split: "test") },
                                 skipped: skipped)
         loaded.digest = digest
+        if let v = validation, v.rowCount == 0 { throw UserError("\(v.file): the validation file has no rows", hint: "give a file with rows, or leave data.validation out") }
+        if let t = test, t.rowCount == 0, d.test != nil, d.testHeadAsValidation == 0 {
+            throw UserError("\(t.file): the test file has no rows", hint: "give a file with rows, or leave data.test out")
+        }
+        if let t = d.test, let a = loaded.digest[config.resolve(d.train)], loaded.digest[config.resolve(t)] == a {
+            loaded.warnings.append("\(config.resolve(t)): the test data equals the training data; test metrics will not measure generalisation")
+        }
+        try loaded.check(config)
         return loaded
+    }
+
+    /// Checks what would make training meaningless (errors) or doubtful (warnings).
+    mutating func check(_ config: DataSource) throws {
+        let tasks = preprocessor.tasks
+        for (t, task) in tasks.enumerated() {
+            guard train.labelCounts[t] > 0 else {
+                throw UserError("\(config.configPath): task '\(task.name)' has no labels in the training split (column '\(task.column)')",
+                                hint: "check the task's column and data.missing; every value there counts as missing")
+            }
+            if task.kind == .binary {
+                let positives = zip(train.targets[t], train.masks[t]).reduce(0) { $0 + ($1.1 != 0 && $1.0 == 1 ? 1 : 0) }
+                if positives == 0 || positives == train.labelCounts[t] {
+                    warnings.append("task '\(task.name)': every labelled training row is \(positives == 0 ? "negative" : "positive"); the task cannot learn, and ROC-AUC is undefined (check its positive values \(task.positive))")
+                }
+            }
+            for (name, split) in [("validation", validation), ("test", test)] {
+                if let s = split, s.rows > 0, s.labelCounts[t] == 0 {
+                    warnings.append("task '\(task.name)' has no labels in the \(name) split: its \(name) metrics are undefined")
+                }
+            }
+        }
     }
 }

@@ -44,6 +44,16 @@ extension ConfigReader {
             guard v.count == 3 else { throw fail("split_values", nil, "must list three values: train, validation, test") }
             c.splitValues = v
         }
+        // A column named twice (in one list or in two) is a mistake, never a wish.
+        var seen: [String: String] = [:]
+        for (key, names) in [("numeric", c.numeric ?? []), ("categorical", c.categorical ?? []), ("text", c.text), ("sparse", c.sparse.map(\.column))] {
+            for name in names {
+                if let other = seen[name] {
+                    throw fail(key, nil, "names column '\(name)', which data.\(other) names already", hint: "give each column one role")
+                }
+                seen[name] = key
+            }
+        }
         if c.separator.unicodeScalars.count != 1 && c.separator != "\\t" {
             throw fail("separator", nil, "must be one character (or \\t)")
         }

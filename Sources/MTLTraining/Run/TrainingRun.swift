@@ -50,6 +50,7 @@ public final class TrainingRun {
         if comm.isRoot { try Self.prepareOutput(options) }
         let started = Date()
         let data = try LoadedData.load(source: config.dataSource, comm: comm)
+        for w in data.warnings where comm.isRoot { logger.warning("\(w)") }
         for s in data.skipped where comm.isRoot {
             logger.warning("\(s.file): skipped \(s.count) bad row(s) under data.bad_rows: skip (first at line \(s.firstLine): \(s.reason))")
         }
