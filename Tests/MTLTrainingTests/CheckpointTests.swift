@@ -201,6 +201,43 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(try log(a), try log(b), "the same losses, weights and metrics in the log")
     }
 
+    /// A disk that fills up (a 40 KiB tmpfs: room for one checkpoint, not two) stops the run with
+    /// an error naming the file and the reason; the checkpoint already written stays intact, no
+    /// temporary file is left, and the run resumed elsewhere ends bit for bit as an uninterrupted one.
+    func testFullDiskLosesNothing() throws {
+        let mountPoint = Support.temporaryDirectory()
+        func sh(_ args: [String]) -> Int32 {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = args
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return -1 }
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+        guard getuid() == 0, sh(["mount", "-t", "tmpfs", "-o", "size=40k", "tmpfs", mountPoint]) == 0 else {
+            throw XCTSkip("skipped: mounting a small tmpfs needs root and mount permission (the full-disk test)")
+        }
+        defer { _ = sh(["umount", mountPoint]) }
+        let config = try Support.fixtureConfig()
+        let comm = SingleProcessCommunicator()
+        Support.assertUserError(["No space left on device", ".safetensors"]) {
+            try TrainingRun(config: config, comm: comm, options: .init(output: mountPoint + "/run"), logger: logger()).run()
+        }
+        let left = try FileManager.default.contentsOfDirectory(atPath: mountPoint + "/run/checkpoints")
+        XCTAssertFalse(left.contains { $0.contains(".tmp-") }, "no temporary file is left: \(left)")
+        XCTAssertNoThrow(try SafeTensors.read(path: mountPoint + "/run/checkpoints/epoch-0001.safetensors"), "the checkpoint written stays intact")
+        // Resumed on a disk with room, the run ends where an uninterrupted one does.
+        let moved = Support.temporaryDirectory() + "/run", full = Support.temporaryDirectory()
+        try FileManager.default.copyItem(atPath: mountPoint + "/run", toPath: moved)
+        try TrainingRun(config: config, comm: comm, options: .init(output: moved, resume: true), logger: logger()).run()
+        try TrainingRun(config: config, comm: comm, options: .init(output: full), logger: logger()).run()
+        let x = try SafeTensors.read(path: full + "/checkpoints/epoch-0002.safetensors")
+        let y = try SafeTensors.read(path: moved + "/checkpoints/epoch-0002.safetensors")
+        XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart))
+        XCTAssertNoThrow(try SafeTensors.read(path: moved + "/checkpoints/best.safetensors"))
+    }
+
     /// Temporary files of a process that no longer runs are removed when a run starts.
     func testStaleTemporaryFilesAreRemoved() throws {
         let config = try Support.fixtureConfig()
