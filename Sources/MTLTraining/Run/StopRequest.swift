@@ -10,6 +10,12 @@ import Synchronization
 /// the command exits with `TrainingRun.resumeExitCode`.
 public enum StopRequest {
     static let flag = Atomic<Int>(0)
+    /// Set once the handlers are installed (by `train`): only then does the trainer take the
+    /// ranks' vote each step; commands without the handlers (compare, advise) skip it.
+    static let armed = Atomic<Int>(0)
+
+    /// Whether a stop can be requested in this process.
+    public static var isArmed: Bool { armed.load(ordering: .relaxed) != 0 }
 
     /// Whether a signal asked to stop.
     public static var isSet: Bool { flag.load(ordering: .relaxed) != 0 }
@@ -21,6 +27,7 @@ public enum StopRequest {
     /// Installs the handlers (an atomic store is all they do, which is safe in a handler).
     public static func installSignalHandlers() {
         clear()
+        armed.store(1, ordering: .relaxed)
         for s in [SIGTERM, SIGUSR1] { signal(s) { _ in StopRequest.flag.store(1, ordering: .relaxed) } }
     }
 }

@@ -255,8 +255,10 @@ public final class Trainer {
         hook = h
     }
 
-    /// Whether any rank was asked to stop (a collective each step under MPI, so all stop together).
+    /// Whether any rank was asked to stop (a collective each step under MPI, so all stop together;
+    /// every rank of a job runs the same command, so all or none of them take the vote).
     func stopRequested() throws -> Bool {
+        guard StopRequest.isArmed || (comm.size == 1 && StopRequest.isSet) else { return false }
         stopVote[0] = StopRequest.isSet ? 1 : 0
         if comm.size > 1 { try comm.allreduceSum(&stopVote) }
         return stopVote[0] > 0
