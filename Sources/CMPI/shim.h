@@ -17,4 +17,8 @@ static inline void *mtl_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler mtl_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
 static inline int mtl_mpi_success(void) { return MPI_SUCCESS; }
 static inline int mtl_mpi_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int mtl_mpi_thread_multiple(void) { return MPI_THREAD_MULTIPLE; }
+static inline MPI_Request mtl_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline MPI_Status *mtl_mpi_status_ignore(void) { return MPI_STATUS_IGNORE; }
+static inline MPI_Status *mtl_mpi_statuses_ignore(void) { return MPI_STATUSES_IGNORE; }
 #endif

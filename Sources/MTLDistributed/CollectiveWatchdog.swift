@@ -1,35 +1,60 @@
 import Foundation
 import Synchronization
 
-/// Bounds every collective: a collective that has not completed after `timeout` seconds means
-/// that another rank stopped, hangs or was lost, and MPI itself would wait for it forever. The
-/// watchdog's thread then prints what was waiting (the call, the epoch and step, the job's hosts)
-/// and ends this process with `exitCode`; the launcher (mpirun, srun) then ends the others.
+/// Bounds every collective. MPI waits forever for a rank that stopped or was lost; the watchdog's
+/// thread ends this process with `exitCode` (and the launcher, mpirun or srun, then the others)
+/// when a collective has waited `timeout` seconds, or sooner, `silence` seconds, when a rank it
+/// waits for has sent no heartbeat for that long (see `LivenessMonitor`). The message says what
+/// was waiting (the call, the epoch and step), which ranks fell silent and on which hosts, and
+/// the job's hosts.
 public final class CollectiveWatchdog: Sendable {
     /// The exit code of a job ended by the watchdog (documented in the README).
     public static let exitCode: Int32 = 3
 
     public let timeout: Double
+    public let silence: Double
     /// The call in progress (an index into `calls`, -1: none), since when (monotonic ns), and
     /// where the training was (set by the trainer each step, without allocating).
     private let call = Atomic<Int>(-1)
     private let since = Atomic<Int>(0)
     private let epoch = Atomic<Int>(-1)
     private let step = Atomic<Int>(-1)
-    private let description: Mutex<String>
+    private let rank: Int
+    private let liveness: LivenessMonitor?
+    private let who: Mutex<Who>
     static let calls = ["allreduce", "broadcast", "allgather", "barrier", "split"]
 
-    /// `who`: this rank and the job's hosts, for the message.
-    public init(timeout: Double, who: String) {
+    struct Who: Sendable {
+        var me: String
+        var hosts: [String] = []
+        var job = ""
+    }
+
+    /// `timeout` and `silence` in seconds (0: no bound); `liveness`: the heartbeats, if any.
+    public init(timeout: Double, silence: Double, rank: Int, size: Int, liveness: LivenessMonitor?) {
         self.timeout = timeout
-        description = Mutex(who)
-        guard timeout > 0 else { return }
+        self.silence = liveness == nil ? 0 : silence
+        self.rank = rank
+        self.liveness = liveness
+        who = Mutex(Who(me: "rank \(rank) of \(size)"))
+        guard timeout > 0 || self.silence > 0 else { return }
         let thread = Thread { [self] in self.watch() }
         thread.name = "collective watchdog"
         thread.start()
     }
 
-    public func describe(_ who: String) { description.withLock { $0 = who } }
+    /// The host of every rank (indexed by rank), once they are known.
+    public func describe(size: Int, hosts: [String]) {
+        var ranksOf: [String: [Int]] = [:]
+        for (r, h) in hosts.enumerated() { ranksOf[h, default: []].append(r) }
+        let job = ranksOf.keys.sorted().map { "\($0) (ranks \(ranksOf[$0, default: []].map(String.init).joined(separator: ",")))" }
+            .joined(separator: ", ")
+        let me = "rank \(rank) of \(size)" + (rank < hosts.count ? " on \(hosts[rank])" : "")
+        who.withLock { $0 = Who(me: me, hosts: hosts, job: job) }
+    }
+
+    /// A rank other than 0 gives rank 0, which hears from every rank, time to speak first.
+    private var grace: Double { rank == 0 ? 0 : 2 }
 
     static func now() -> Int {
         var t = timespec()
@@ -55,15 +80,36 @@ public final class CollectiveWatchdog: Sendable {
             let k = call.load(ordering: .acquiring)
             guard k >= 0 else { continue }
             let waited = Double(Self.now() - since.load(ordering: .relaxed)) / 1e9
-            guard waited > timeout, call.load(ordering: .acquiring) == k else { continue }
-            let e = epoch.load(ordering: .relaxed), s = step.load(ordering: .relaxed)
-            let place = s >= 0 ? "in epoch \(e + 1), step \(s)" : "at start-up"
-            let who = description.withLock { $0 }
-            let text = "error: \(who): the \(Self.calls[k]) \(place) has not completed after \(Int(waited)) s: another rank of the job stopped, hangs or was lost\n"
-                + "HINT: look for a stopped or dead process, or a lost host, among the job's; the newest checkpoint is intact, continue with --resume; if a step can take longer, raise training.collective_timeout\n"
-            FileHandle.standardError.write(Data(text.utf8))
-            _exit(Self.exitCode)
+            let silent = silence > 0 && waited > silence + grace ? liveness?.silentRanks(longerThan: silence) ?? [] : []
+            let timedOut = timeout > 0 && waited > timeout + grace
+            guard (timedOut || !silent.isEmpty), call.load(ordering: .acquiring) == k else { continue }
+            end(call: k, waited: waited, silent: timedOut ? liveness?.silentRanks(longerThan: 2 * Double(Self.beat)) ?? [] : silent)
         }
+    }
+
+    /// Heartbeats come every half second or so: two missed ones are worth naming.
+    static let beat = 1
+
+    private func end(call k: Int, waited: Double, silent: [(rank: Int, seconds: Double)]) -> Never {
+        let w = who.withLock { $0 }
+        let e = epoch.load(ordering: .relaxed), s = step.load(ordering: .relaxed)
+        let place = s >= 0 ? "in epoch \(e + 1), step \(s)" : "at start-up"
+        let what: String
+        if silent.isEmpty {
+            what = "the \(Self.calls[k]) \(place) has not completed after \(Int(waited)) s"
+                + (liveness == nil ? ": another rank of the job stopped, hangs or was lost"
+                    : (rank == 0 ? ": every rank still sends heartbeats, so one hangs or is slower than training.collective_timeout"
+                        : ": rank 0 still sends heartbeats; another rank stopped, hangs or was lost"))
+        } else {
+            let names = silent.map { r in "rank \(r.rank)" + (r.rank < w.hosts.count ? " on \(w.hosts[r.rank])" : "") + " (silent for \(Int(r.seconds)) s)" }
+            what = "\(names.joined(separator: ", ")) sent no heartbeat while this rank waited \(Int(waited)) s in the \(Self.calls[k]) \(place): "
+                + (silent.count == 1 ? "it stopped, or it or its host was lost" : "they stopped, or they or their hosts were lost")
+        }
+        let hosts = w.job.isEmpty ? "" : "; the job's hosts: \(w.job)"
+        let text = "error: \(w.me): \(what)\(hosts)\n"
+            + "HINT: the newest checkpoint is intact: continue with --resume on the hosts left (launch/run-resilient does it); if a step can take longer, raise training.collective_timeout (training.heartbeat_timeout for silence)\n"
+        FileHandle.standardError.write(Data(text.utf8))
+        _exit(Self.exitCode)
     }
 }
 

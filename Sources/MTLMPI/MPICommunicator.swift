@@ -13,23 +13,34 @@ public struct MPIError: Error, CustomStringConvertible {
 /// so that every failure becomes a thrown `MPIError` naming the call.
 public final class MPICommunicator: Communicator, FinalizableCommunicator {
     private var comm: MPI_Comm?
+    /// Heartbeats between the ranks (the world communicator, with MPI_THREAD_MULTIPLE only).
+    private var heartbeat: MPIHeartbeat?
+    /// Which ranks are alive, for the watchdog; nil without heartbeats.
+    public var liveness: LivenessMonitor? { heartbeat }
     public let rank: Int
     public let size: Int
     nonisolated(unsafe) private static var initializedHere = false
 
-    /// Initialises MPI (once per process) and duplicates the world communicator.
-    public init() throws {
+    /// Initialises MPI (once per process) and duplicates the world communicator; with
+    /// `heartbeats`, asks for MPI_THREAD_MULTIPLE and starts them (see `MPIHeartbeat`).
+    public init(heartbeats: Bool = false) throws {
         var flag: Int32 = 0
         try Self.check(MPI_Initialized(&flag), "MPI_Initialized")
+        var provided: Int32 = 0
         if flag == 0 {
-            try Self.check(MPI_Init(nil, nil), "MPI_Init")
+            try Self.check(MPI_Init_thread(nil, nil, heartbeats ? mtl_mpi_thread_multiple() : 0, &provided), "MPI_Init_thread")
             Self.initializedHere = true
+        } else {
+            try Self.check(MPI_Query_thread(&provided), "MPI_Query_thread")
         }
         try Self.check(MPI_Comm_set_errhandler(mtl_mpi_comm_world(), mtl_mpi_errors_return()),
                        "MPI_Comm_set_errhandler")
         var dup: MPI_Comm? = mtl_mpi_comm_null()
         try Self.check(MPI_Comm_dup(mtl_mpi_comm_world(), &dup), "MPI_Comm_dup")
         (comm, rank, size) = try Self.adopt(dup)
+        if heartbeats && size > 1 && provided >= mtl_mpi_thread_multiple() {
+            heartbeat = try MPIHeartbeat(duplicating: comm, rank: rank, size: size)
+        }
     }
 
     private init(splitting parent: MPI_Comm?, color: Int, key: Int) throws {
@@ -57,6 +68,8 @@ public final class MPICommunicator: Communicator, FinalizableCommunicator {
 
     /// Frees the communicator and finalises MPI if this process initialised it.
     public func finalize() {
+        heartbeat?.stop()
+        heartbeat = nil
         if comm != mtl_mpi_comm_null() { _ = MPI_Comm_free(&comm); comm = mtl_mpi_comm_null() }
         if isSubgroup { return }
         var finalized: Int32 = 0

@@ -107,8 +107,8 @@ final class BinaryTests: XCTestCase {
     }
 
     /// A rank that stops (SIGSTOP) leaves the other waiting in a collective: the watchdog ends the
-    /// job after `training.collective_timeout` with exit code 3 and a message naming the call,
-    /// the epoch and step, and the job's hosts.
+    /// job after `training.collective_timeout` with exit code 3 and a message naming the rank that
+    /// fell silent and its host, the call, the epoch and step, and the job's hosts.
     func testStoppedRankEndsTheJob() throws {
         let dir = temporaryDirectory()
         let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
@@ -147,7 +147,10 @@ final class BinaryTests: XCTestCase {
         print("stopped rank: the job ended \(String(format: "%.1f", seconds)) s after SIGSTOP")
         XCTAssertLessThan(seconds, 30, "the watchdog should end the job about 4 s after the stop")
         XCTAssertEqual(p.terminationStatus, 3, text)
-        XCTAssert(text.contains("the allreduce in epoch") || text.contains("has not completed after"), text)
+        // Rank 0 hears rank 1's heartbeats stop and names it, with its host, the call and the step.
+        XCTAssert(text.contains("error: rank 0 of 2 on "), text)
+        XCTAssert(text.contains("rank 1 on ") && text.contains("sent no heartbeat while this rank waited"), text)
+        XCTAssert(text.contains("in the allreduce in epoch") || text.contains("in the broadcast in epoch"), text)
         XCTAssert(text.contains("the job's hosts:"), text)
         XCTAssert(text.contains("HINT:"), text)
     }

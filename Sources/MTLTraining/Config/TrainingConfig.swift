@@ -49,6 +49,10 @@ public struct TrainingConfig: Sendable, Equatable {
     /// Seconds a collective may take before the job is ended as hung (0: no bound). It must
     /// exceed rank 0's evaluation and checkpoint writing, which the other ranks wait through.
     public var collectiveTimeout: Double = 300
+    /// Seconds a rank that a collective waits for may send no heartbeat before the job is ended
+    /// as having lost it (0: only `collectiveTimeout`). A slow rank keeps beating; a stopped
+    /// process or a lost host does not.
+    public var heartbeatTimeout: Double = 20
 
     public init() {}
 }
@@ -84,6 +88,7 @@ extension ConfigReader {
         t.sampling.epochTask = try string("epoch_task")
         t.sampling.stepsPerEpoch = try int("steps_per_epoch", default: 0, min: 0, max: ConfigLimits.steps)
         t.collectiveTimeout = try double("collective_timeout", default: t.collectiveTimeout, range: 0...1e7)
+        t.heartbeatTimeout = try double("heartbeat_timeout", default: t.heartbeatTimeout, range: 0...1e7)
         if let e = t.sampling.epochTask, !tasks.contains(where: { $0.name == e }) {
             throw fail("epoch_task", nil, "names no task ('\(e)')", hint: "tasks: \(tasks.map(\.name).joined(separator: ", "))")
         }

@@ -28,7 +28,7 @@ struct Advise: ParsableCommand {
         var cfg = try options.load()
         if let e = epochs { cfg.compare.probeEpochs = e }
         let out = options.output ?? "runs/\(options.name)-advise"
-        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout) { comm, logger in
+        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout, heartbeatTimeout: cfg.training.heartbeatTimeout) { comm, logger in
             let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
             let result = try comparison.runJob(comparison.relationshipJob, resume: false, comm: comm)
             guard comm.isRoot, let rel = result.relationships, let data = result.data else { return }

@@ -16,6 +16,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Warm-up steps before timing.") var warmup: Int = 20
     @Option(help: "Synthetic rows.") var rows: Int = 100_000
     @Option(help: "Weighting method (\(WeightingMethod.names.joined(separator: ", "))).") var weighting: WeightingMethod = .fixed
+    @Option(help: "Seconds without a heartbeat from a rank before the job ends (0: no heartbeats), as training.heartbeat_timeout.")
+    var heartbeatTimeout: Double = TrainingConfig().heartbeatTimeout
     @OptionGroup var common: CommonOptions
 
     struct Output: Encodable {
@@ -45,7 +47,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        try withRuntime(common) { comm, logger in
+        try withRuntime(common, heartbeatTimeout: heartbeatTimeout) { comm, logger in
             let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
                                       warmup: warmup, rows: rows, weighting: weighting, comm: comm, logger: logger)
             if comm.isRoot {

@@ -22,7 +22,7 @@ struct Compare: ParsableCommand {
         if let s = seeds { cfg.compare.seeds = s }
         if let e = epochs { cfg.compare.epochs = e }
         let out = options.output ?? cfg.compare.output ?? "runs/\(options.name)-compare"
-        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout) { comm, logger in
+        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout, heartbeatTimeout: cfg.training.heartbeatTimeout) { comm, logger in
             let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
             guard let results = try comparison.run() else { return }
             let analysis = try CompareAnalysis(config: cfg, results: results, jobs: comparison.jobs)

@@ -26,22 +26,21 @@ struct CommonOptions: ParsableArguments {
 /// logging, runs `body`, and turns any error into a message and a non-zero exit. Under MPI a
 /// failing rank aborts the whole job, so no other rank waits for it forever.
 func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, collectiveTimeout: Double = TrainingConfig().collectiveTimeout,
+                 heartbeatTimeout: Double = TrainingConfig().heartbeatTimeout,
                  _ body: (Communicator, Logger) throws -> Void) throws {
     var comm: Communicator
     do {
-        comm = launchedByMPI(environment: ProcessInfo.processInfo.environment) ? try MPICommunicator() : SingleProcessCommunicator()
-        if comm.size > 1 && collectiveTimeout > 0 {
+        comm = launchedByMPI(environment: ProcessInfo.processInfo.environment) ? try MPICommunicator(heartbeats: heartbeatTimeout > 0) : SingleProcessCommunicator()
+        if comm.size > 1 && (collectiveTimeout > 0 || heartbeatTimeout > 0) {
             // Every collective is bounded from here on; the hosts name the job in its message.
-            let watchdog = CollectiveWatchdog(timeout: collectiveTimeout, who: "rank \(comm.rank) of \(comm.size)")
+            let watchdog = CollectiveWatchdog(timeout: collectiveTimeout, silence: heartbeatTimeout, rank: comm.rank, size: comm.size,
+                                              liveness: (comm as? MPICommunicator)?.liveness)
             comm = WatchedCommunicator(comm, watchdog: watchdog)
             var name = [CChar](repeating: 0, count: 256)
             gethostname(&name, 255)
             let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let hosts = try comm.allgather(bytes: Array(host.utf8)).map { String(decoding: $0, as: UTF8.self) }
-            var ranksOf: [String: [Int]] = [:]
-            for (r, h) in hosts.enumerated() { ranksOf[h, default: []].append(r) }
-            let job = ranksOf.keys.sorted().map { "\($0) (ranks \(ranksOf[$0, default: []].map(String.init).joined(separator: ",")))" }.joined(separator: ", ")
-            watchdog.describe("rank \(comm.rank) of \(comm.size) on \(host); the job's hosts: \(job)")
+            watchdog.describe(size: comm.size, hosts: hosts)
         }
     } catch {
         FileHandle.standardError.write(Data("error: cannot start MPI: \(error)\nHINT: run under mpirun from Open MPI, or without a launcher for one process\n".utf8))

@@ -45,7 +45,7 @@ struct Train: ParsableCommand {
         let out = options.output ?? cfg.output ?? "runs/\(name)"
         var resumeMe = false
         StopRequest.installSignalHandlers()
-        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout) { comm, logger in
+        try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout, heartbeatTimeout: cfg.training.heartbeatTimeout) { comm, logger in
             let run = try TrainingRun(config: cfg, comm: comm,
                                       options: .init(output: out, resume: resume, stopAfterEpochs: stopAfterEpochs,
                                                      interactive: isatty(STDERR_FILENO) != 0),
