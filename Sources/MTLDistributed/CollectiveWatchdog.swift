@@ -53,6 +53,11 @@ public final class CollectiveWatchdog: Sendable {
         who.withLock { $0 = Who(me: me, hosts: hosts, job: job) }
     }
 
+    /// The hosts and their ranks, e.g. "2 hosts: node1 (ranks 0,1), node2 (ranks 2,3)".
+    public var placement: String {
+        who.withLock { w in w.hosts.isEmpty ? "" : "\(Set(w.hosts).count) host(s): \(w.job)" }
+    }
+
     /// A rank other than 0 gives rank 0, which hears from every rank, time to speak first.
     private var grace: Double { rank == 0 ? 0 : 2 }
 

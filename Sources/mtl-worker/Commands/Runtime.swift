@@ -29,6 +29,7 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
                  heartbeatTimeout: Double = TrainingConfig().heartbeatTimeout,
                  _ body: (Communicator, Logger) throws -> Void) throws {
     var comm: Communicator
+    var placement = ""
     do {
         comm = launchedByMPI(environment: ProcessInfo.processInfo.environment) ? try MPICommunicator(heartbeats: heartbeatTimeout > 0) : SingleProcessCommunicator()
         if comm.size > 1 && (collectiveTimeout > 0 || heartbeatTimeout > 0) {
@@ -41,6 +42,7 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
             let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let hosts = try comm.allgather(bytes: Array(host.utf8)).map { String(decoding: $0, as: UTF8.self) }
             watchdog.describe(size: comm.size, hosts: hosts)
+            placement = watchdog.placement
         }
     } catch {
         FileHandle.standardError.write(Data("error: cannot start MPI: \(error)\nHINT: run under mpirun from Open MPI, or without a launcher for one process\n".utf8))
@@ -55,6 +57,7 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
     }
     BLAS.setThreads(common.threads ?? configThreads ?? 1)
     let logger = Logger(label: "mtl-worker")
+    if !placement.isEmpty { logger.info("\(size) ranks on \(placement)") }
     do {
         try body(comm, logger)
     } catch {
