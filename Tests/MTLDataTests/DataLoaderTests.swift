@@ -55,6 +55,29 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertTrue(try load("data: {train: train.csv}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n").warnings.isEmpty)
     }
 
+    /// A one-hot block too wide for this machine (every row a new value, rows x values x 4 bytes
+    /// beyond its memory) is refused after fitting and before encoding, with the estimate, the
+    /// widest column and what to do; the embedding encoding of the same file loads.
+    func testEncodedDataThatCannotFitIsRefused() throws {
+        let physical = MachineMemory.physicalBytes
+        try XCTSkipIf(physical == 0, "the system does not report its memory")
+        // rows^2 * 4 bytes > 0.8 * physical for rows > sqrt(0.2 * physical).
+        let rows = Int((0.3 * physical).squareRoot()) + 1
+        let dir = Support.temporaryDirectory()
+        Support.write("c,y\n" + (0..<rows).map { "v\($0),\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n", to: dir + "/wide.csv")
+        func load(_ encoding: String) throws -> LoadedData {
+            try LoadedData.load(source: try RunConfig.parse(text: """
+            data: {train: wide.csv, categorical: [c], categorical_encoding: \(encoding)}
+            tasks: [{name: y, column: y, kind: binary, positive: [a]}]
+            """, path: dir + "/c.yaml").dataSource)
+        }
+        Support.assertUserError(["wide.csv", "the encoded data", "GiB", "column 'c' with \(rows + 1) values", "categorical_encoding: embedding"]) {
+            _ = try load("onehot")
+        }
+        let embedded = try load("embedding")
+        XCTAssertEqual(embedded.train.rows, rows)
+    }
+
     func testFractionSplitIsSeededAndDisjoint() throws {
         let dir = Support.temporaryDirectory()
         write(dir, rows: 100, name: "train.csv")

@@ -85,6 +85,8 @@ public struct LoadedData {
             }
             return try preprocessor.encode(union, split: name)
         }
+        try preprocessor.checkEncodedSize([("train", train.rowCount), ("validation", validations.reduce(0) { $0 + $1.rowCount }),
+                                           ("test", tests.reduce(0) { $0 + $1.rowCount })], source: config.configPath)
         var loaded = LoadedData(preprocessor: preprocessor, taskRows: taskRows,
                                 train: try preprocessor.encode(train, split: "train"),
                                 validation: try encode(validations, "validation"),
@@ -153,6 +155,8 @@ public struct LoadedData {
             train = train.subset(Array(order[(nTest + nValidation)...]).sorted())
         }
         let preprocessor = try given ?? Preprocessor.fit(source: config, train: train, comm: comm)
+        try preprocessor.checkEncodedSize([("train", train.rowCount), ("validation", validation?.rowCount ?? 0), ("test", test?.rowCount ?? 0)],
+                                          source: train.file)
         var loaded = LoadedData(preprocessor: preprocessor, taskRows: nil,
                                 train: try preprocessor.encode(train, split: "train"),
                                 validation: try validation.map { try preprocessor.encode($0, split: "validation") },

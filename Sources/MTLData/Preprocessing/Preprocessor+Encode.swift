@@ -13,6 +13,7 @@ extension Preprocessor {
             return i
         }
         let width = denseWidth
+        try checkEncodedSize([(split, rows)], source: table.file)
         var dense = [Float](repeating: 0, count: rows * width)
         let useEmbedding = encoding == .embedding
         var categories = [Int32](repeating: 0, count: useEmbedding ? rows * categorical.count : 0)
@@ -127,5 +128,28 @@ extension Preprocessor {
         return EncodedSplit(name: split, rows: rows, denseWidth: width, dense: dense,
                             categoryColumns: useEmbedding ? categorical.count : 0, categories: categories,
                             targets: targets, masks: masks, sparse: sparseMatrix)
+    }
+}
+
+extension Preprocessor {
+    /// The bytes the dense arrays of `rows` encoded rows take: the features (numeric and one-hot
+    /// blocks), the embedding indices, and each task's targets and mask.
+    public func encodedBytes(rows: Int) -> Double {
+        let indices = encoding == .embedding ? categorical.count : 0
+        let perRow = Double(denseWidth) + Double(indices) + tasks.reduce(0.0) { $0 + Double($1.targetWidth + 1) }
+        return Double(rows) * perRow * 4
+    }
+
+    /// Refuses, before anything is allocated, splits whose encoded arrays would not fit in this
+    /// machine's memory (a one-hot block of a column with very many values is the usual cause).
+    public func checkEncodedSize(_ splits: [(name: String, rows: Int)], source: String) throws {
+        let total = splits.reduce(0.0) { $0 + encodedBytes(rows: $1.rows) }
+        let rows = splits.map { "\($0.name) \($0.rows)" }.joined(separator: ", ")
+        let widest = categorical.max { $0.buckets < $1.buckets }
+        let why = encoding == .onehot && widest.map { $0.buckets > 1000 } == true
+            ? "; the widest one-hot block is column '\(widest?.name ?? "")' with \(widest?.buckets ?? 0) values" : ""
+        try MachineMemory.check(total, what: "the encoded data of \(source)",
+                                breakdown: "rows \(rows), \(denseWidth) dense features each, 4 bytes a value\(why)",
+                                hint: "set data.categorical_encoding: embedding (one index per column instead of a one-hot block), drop or bucket wide columns, or use fewer rows")
     }
 }
