@@ -269,7 +269,7 @@ public struct CompareAnalysis {
     public static func recommendedConfig(_ config: RunConfig, winner: String, candidates: [Candidate]) throws -> String {
         guard let c = candidates.first(where: { $0.name == winner }), var root = try Yams.compose(yaml: config.sourceText),
               var top = root.mapping else { return "" }
-        let dir = ((config.sourcePath as NSString).deletingLastPathComponent as NSString)
+        let dir = (Paths.folder(of: config.sourcePath) as NSString)
         let base = dir.isAbsolutePath ? dir as String : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dir as String)
         func absolute(_ n: Node?) -> Node? {
             guard let s = n?.string, !s.isEmpty, !s.hasPrefix("/") else { return n }

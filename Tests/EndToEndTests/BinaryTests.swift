@@ -419,6 +419,12 @@ final class BinaryTests: XCTestCase {
         let row = lines[1].split(separator: ",").compactMap { Double($0) }
         XCTAssertEqual(row.count, 6)
         XCTAssertEqual(row[2] + row[3] + row[4], 1, accuracy: 1e-4)
+        // "-" is standard output (a one-character name used to trap in Foundation), the same text.
+        let s = try run(["predict", "--checkpoint", dir + "/run/checkpoints/best.safetensors",
+                         "--input", Self.fixtures + "/mixed.csv", "--output", "-"])
+        XCTAssertEqual(s.status, 0, s.stderr)
+        XCTAssertEqual(s.stdout, try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8))
+        XCTAssert(s.stderr.contains("wrote 600 rows to standard output"), s.stderr)
     }
 
     // MARK: compare and advise

@@ -28,6 +28,32 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.checkpoint.keepLast, 2)
         XCTAssertEqual(c.resolve("t.csv"), "/x/t.csv")
         XCTAssertEqual(c.resolve("/abs/t.csv"), "/abs/t.csv")
+        XCTAssertNil(c.output)
+        XCTAssertEqual(c.training.heartbeatTimeout, 20)
+    }
+
+    /// Output folders in the config are relative to the config file, as data paths are.
+    func testOutputIsRelativeToTheConfigFile() throws {
+        let text = base + "\noutput: runs/a\ncompare:\n  output: runs/b\n"
+        let c = try RunConfig.parse(text: text, path: "/x/y/c.yaml")
+        XCTAssertEqual(c.output, "/x/y/runs/a")
+        XCTAssertEqual(c.compare.output, "/x/y/runs/b")
+        XCTAssertEqual(try RunConfig.parse(text: base + "\noutput: /abs/o\n", path: "/x/c.yaml").output, "/abs/o")
+        XCTAssertEqual(try RunConfig.parse(text: text, path: "c.yaml").output, "runs/a")
+    }
+
+    /// The folder of a path as the program takes it: one-character names (on which Foundation's
+    /// deletingLastPathComponent traps) included.
+    func testFolderOfAPath() {
+        XCTAssertEqual(Paths.folder(of: "-"), "")
+        XCTAssertEqual(Paths.folder(of: "a"), "")
+        XCTAssertEqual(Paths.folder(of: "a/"), "")
+        XCTAssertEqual(Paths.folder(of: "/a"), "/")
+        XCTAssertEqual(Paths.folder(of: "x/a"), "x")
+        XCTAssertEqual(Paths.folder(of: "x//a"), "x")
+        XCTAssertEqual(Paths.folder(of: "/x/y/c.yaml"), "/x/y")
+        XCTAssertEqual(Paths.resolve("t.csv", againstFolderOf: "/c.yaml"), "/t.csv")
+        XCTAssertEqual(Paths.resolve("t.csv", againstFolderOf: "x/c.yaml"), "x/t.csv")
     }
 
     func testUnknownKeyNamesKeyAndLine() {

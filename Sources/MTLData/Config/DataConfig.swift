@@ -1,4 +1,5 @@
 import Foundation
+import MTLCore
 
 /// The kinds of task a head can learn.
 public enum TaskKind: String, Sendable, CaseIterable, Codable {
@@ -155,8 +156,6 @@ public struct DataSource: Sendable, Equatable {
 
     /// Resolves a data path from the config against the config file's folder.
     public func resolve(_ path: String) -> String {
-        if path.hasPrefix("/") { return path }
-        let dir = (configPath as NSString).deletingLastPathComponent
-        return dir.isEmpty ? path : (dir as NSString).appendingPathComponent(path)
+        Paths.resolve(path, againstFolderOf: configPath)
     }
 }

@@ -8,7 +8,7 @@ import Glibc
 /// write a temporary file in the same folder, fsync it, rename it over the target, fsync the folder.
 public enum AtomicFile {
     public static func write(_ path: String, parts: [UnsafeRawBufferPointer]) throws {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = Paths.folder(of: path)
         let tmp = "\(path).tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw posixError("cannot create '\(tmp)'") }

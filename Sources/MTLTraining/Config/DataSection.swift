@@ -110,8 +110,7 @@ extension ConfigReader {
                               weight: try double("weight", default: 1, range: 0...1e6))
         if let file = try string("classes_file") {
             guard task.classes.isEmpty else { throw fail("classes_file", nil, "cannot be given together with classes") }
-            let dir = (path as NSString).deletingLastPathComponent
-            let full = file.hasPrefix("/") || dir.isEmpty ? file : (dir as NSString).appendingPathComponent(file)
+            let full = Paths.resolve(file, againstFolderOf: path)
             guard let text = try? String(contentsOfFile: full, encoding: .utf8) else {
                 throw fail("classes_file", nil, "'\(full)' cannot be read", hint: "give a file with one class name per line")
             }

@@ -76,7 +76,9 @@ public struct RunConfig: Sendable, Equatable {
         if var w = try top.child("weighting") { weighting = try w.weightingSection(model: model) }
         var compare = CompareConfig()
         if var cc = try top.child("compare") { compare = try cc.compareSection() }
-        let output = try top.string("output")
+        // Output folders, like data paths, are relative to the config file's folder.
+        let output = try top.string("output").map { Paths.resolve($0, againstFolderOf: path) }
+        compare.output = compare.output.map { Paths.resolve($0, againstFolderOf: path) }
         try top.finish()
         var config = RunConfig(data: data, tasks: tasks, model: model, training: training, checkpoint: checkpoint,
                                output: output, sourceText: text, sourcePath: path)

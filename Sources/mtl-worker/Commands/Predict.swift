@@ -11,7 +11,7 @@ struct Predict: ParsableCommand {
         discussion: "Columns: line (the input line), then per binary task its positive-class probability, per multiclass task one probability column per class (task:class), per regression task its value.")
     @Option(help: "A checkpoint written by train.") var checkpoint: String
     @Option(help: "Input file with the training data's feature columns and format.") var input: String
-    @Option(help: "Output CSV file (written atomically).") var output: String
+    @Option(help: "Output CSV file (written atomically), or - for standard output.") var output: String
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -40,8 +40,12 @@ struct Predict: ParsableCommand {
                 }
                 text += fields.joined(separator: ",") + "\n"
             }
-            try AtomicFile.write(output, text: text)
-            FileHandle.standardError.write(Data("wrote \(split.rows) rows to \(output)\n".utf8))
+            if output == "-" {
+                FileHandle.standardOutput.write(Data(text.utf8))
+            } else {
+                try AtomicFile.write(output, text: text)
+            }
+            FileHandle.standardError.write(Data("wrote \(split.rows) rows to \(output == "-" ? "standard output" : output)\n".utf8))
         }
     }
 
