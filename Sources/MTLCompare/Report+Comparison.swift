@@ -27,7 +27,7 @@ extension Report {
         for t in a.tasks {
             for metric in Metric.deltaMetrics(t.kind) {
                 b += bars(ordered.map { c in (c.name, c.test[t.name]?[metric]?.mean ?? .nan, c.test[t.name]?[metric]?.std ?? 0) },
-                          title: "\(t.name): test \(metric.rawValue) (mean ± sd over seeds)", highlight: r.winner)
+                          title: "\(t.name): test \(metric.rawValue) (mean ± sd over seeds)", highlight: r.winner, range: metric.fractionRange)
             }
         }
         b += "</div>"

@@ -16,19 +16,24 @@ public enum Report {
     static func n(_ x: Double, _ d: Int = 4) -> String { x.isFinite ? String(format: "%.\(d)f", x) : "n/a" }
     static func p(_ x: Double) -> String { String(format: "%.1f", x) }
 
-    /// Horizontal bars with whiskers (mean ± spread); zero drawn as an axis when in range.
-    static func bars(_ items: [(label: String, value: Double, spread: Double)], title: String, highlight: String? = nil) -> String {
+    /// Horizontal bars with whiskers (mean ± spread), always from zero (so their lengths compare
+    /// as the values do; the values are printed beside them), over `range` when given (0...1 for
+    /// metrics that are fractions), with ticks on the axis.
+    static func bars(_ items: [(label: String, value: Double, spread: Double)], title: String, highlight: String? = nil,
+                     range: ClosedRange<Double>? = nil) -> String {
         let finite = items.filter { $0.value.isFinite }
         guard !finite.isEmpty else { return "<p>\(esc(title)): no values</p>" }
         let rowH = 22.0, left = 170.0, width = 480.0, plotW = width - left - 110
         let height = 30 + rowH * Double(items.count) + 24
-        var lo = finite.map { $0.value - ($0.spread.isFinite ? $0.spread : 0) }.min()!
-        var hi = finite.map { $0.value + ($0.spread.isFinite ? $0.spread : 0) }.max()!
-        if lo > 0 && lo / max(hi, 1e-12) < 0.5 { lo = 0 }   // show bars from zero when that keeps differences visible
-        if hi < 0 { hi = 0 }
-        if lo == hi { lo -= 1; hi += 1 }
-        let pad = (hi - lo) * 0.08
-        lo -= pad; hi += pad
+        var lo = min(0, finite.map { $0.value - ($0.spread.isFinite ? $0.spread : 0) }.min()!)
+        var hi = max(0, finite.map { $0.value + ($0.spread.isFinite ? $0.spread : 0) }.max()!)
+        if let r = range { lo = min(lo, r.lowerBound); hi = max(hi, r.upperBound) }
+        if lo == hi { hi = lo + 1 }
+        if range == nil {
+            let pad = (hi - lo) * 0.05
+            if lo < 0 { lo -= pad }
+            if hi > 0 { hi += pad }
+        }
         func x(_ v: Double) -> Double { left + (v - lo) / (hi - lo) * plotW }
         let base = x(min(max(0, lo), hi))
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" role=\"img\" aria-label=\"\(esc(title))\">"
@@ -50,12 +55,33 @@ public enum Report {
         }
         let axisY = 30 + rowH * Double(items.count) + 4
         s += "<line x1=\"\(p(base))\" x2=\"\(p(base))\" y1=\"26\" y2=\"\(p(axisY))\" stroke=\"#999\"/>"
-        s += "<text x=\"\(p(left))\" y=\"\(p(axisY + 14))\" class=\"v\">\(n(lo))</text><text x=\"\(p(left + plotW))\" y=\"\(p(axisY + 14))\" text-anchor=\"end\" class=\"v\">\(n(hi))</text>"
+        s += "<line x1=\"\(p(left))\" x2=\"\(p(left + plotW))\" y1=\"\(p(axisY))\" y2=\"\(p(axisY))\" stroke=\"#999\"/>"
+        for v in ticks(lo, hi) {
+            s += "<line x1=\"\(p(x(v)))\" x2=\"\(p(x(v)))\" y1=\"\(p(axisY))\" y2=\"\(p(axisY + 4))\" stroke=\"#999\"/>"
+            s += "<text x=\"\(p(x(v)))\" y=\"\(p(axisY + 15))\" text-anchor=\"middle\" class=\"v tick\">\(tickLabel(v))</text>"
+        }
         return s + "</svg>"
     }
 
-    /// Lines over epochs, one per series, with a legend.
-    static func lines(_ series: [(name: String, values: [Double])], title: String, yLabel: String) -> String {
+    /// About five round tick values over lo...hi (1, 2 or 5 times a power of ten apart).
+    static func ticks(_ lo: Double, _ hi: Double) -> [Double] {
+        guard hi > lo, lo.isFinite, hi.isFinite else { return [] }
+        let raw = (hi - lo) / 5, mag = pow(10, floor(log10(raw)))
+        let step = [1.0, 2, 5, 10].map { $0 * mag }.first { $0 >= raw } ?? 10 * mag
+        var out: [Double] = []
+        var v = (lo / step).rounded(.up) * step
+        while v <= hi + step * 1e-9 && out.count < 12 { out.append(abs(v) < step * 1e-9 ? 0 : v); v += step }
+        return out
+    }
+
+    static func tickLabel(_ v: Double) -> String {
+        if v == v.rounded() && abs(v) < 1e6 { return String(Int(v)) }
+        return String(format: abs(v) >= 0.1 ? "%.2g" : "%.1g", v)
+    }
+
+    /// Lines over epochs, one per series, with a legend, epoch ticks and, when given, the best
+    /// epoch (1-based) marked by a dashed line.
+    static func lines(_ series: [(name: String, values: [Double])], title: String, yLabel: String, best: Int? = nil) -> String {
         let all = series.flatMap(\.values).filter(\.isFinite)
         guard !all.isEmpty else { return "<p>\(esc(title)): no values</p>" }
         let width = 480.0, height = 240.0, left = 56.0, right = 150.0, top = 28.0, bottom = 34.0
@@ -74,7 +100,15 @@ public enum Report {
             let v = lo + (hi - lo) * Double(k) / 4
             s += "<text x=\"\(p(left - 4))\" y=\"\(p(y(v) + 4))\" text-anchor=\"end\" class=\"v\">\(n(v, 3))</text>"
         }
-        s += "<text x=\"\(p(left + plotW / 2))\" y=\"\(p(height - 6))\" text-anchor=\"middle\" class=\"v\">epoch (1–\(maxLen)); \(esc(yLabel))</text>"
+        let every = max(1, Int((Double(maxLen) / 6).rounded(.up)))
+        for e in stride(from: 1, through: maxLen, by: every) {
+            s += "<text x=\"\(p(x(e - 1)))\" y=\"\(p(top + plotH + 13))\" text-anchor=\"middle\" class=\"v tick\">\(e)</text>"
+        }
+        s += "<text x=\"\(p(left + plotW / 2))\" y=\"\(p(height - 4))\" text-anchor=\"middle\" class=\"v\">epoch; \(esc(yLabel))</text>"
+        if let b = best, b >= 1, b <= maxLen {
+            s += "<line class=\"best\" x1=\"\(p(x(b - 1)))\" x2=\"\(p(x(b - 1)))\" y1=\"\(p(top))\" y2=\"\(p(top + plotH))\" stroke=\"#d62728\" stroke-dasharray=\"4 3\"/>"
+            s += "<text x=\"\(p(x(b - 1) + 3))\" y=\"\(p(top + 10))\" class=\"v\" fill=\"#d62728\">best (\(b))</text>"
+        }
         for (k, se) in series.enumerated() {
             let color = palette[k % palette.count]
             let pts = se.values.enumerated().filter { $0.element.isFinite }.map { "\(p(x($0.offset))),\(p(y($0.element)))" }
@@ -127,7 +161,7 @@ public enum Report {
         .rec{background:#eef6ee;border:1px solid #9c9;padding:10px 16px;border-radius:6px}
         .sep{background:#fff4e5;border-color:#e9b56b}
         svg{display:block;margin:8px 0}svg .t{font-weight:600;font-size:13px}svg .l{font-size:12px}svg .v{font-size:11px;fill:#444}
-        .grid{display:flex;flex-wrap:wrap;gap:8px}
+        .grid{display:flex;flex-wrap:wrap;gap:8px}.small{font-size:.85em;color:#444;max-width:470px;margin:0 0 8px}
         </style></head><body>
         \(body)
         </body></html>

@@ -19,6 +19,15 @@ public enum Metric: String, CaseIterable, Sendable, Codable, CodingKeyRepresenta
     /// The metrics `checkpoint.best_metric` can name (the figures that judge a model).
     public static var selectable: [Metric] { allCases.filter { $0 != .threshold && $0 != .labelled } }
 
+    /// The range of a metric that is a fraction (0...1); nil for losses, errors in the target's
+    /// units, R² (which can be negative), thresholds and counts.
+    public var fractionRange: ClosedRange<Double>? {
+        switch self {
+        case .rocAUC, .prAUC, .accuracy, .f1, .microF1: return 0...1
+        case .logLoss, .rmse, .mae, .r2, .loss, .threshold, .labelled: return nil
+        }
+    }
+
     public var higherIsBetter: Bool {
         switch self {
         case .rocAUC, .prAUC, .accuracy, .f1, .microF1, .r2: return true
