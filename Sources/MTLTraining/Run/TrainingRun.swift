@@ -14,12 +14,13 @@ public final class TrainingRun {
         /// Run at most this many epochs in this invocation (to fit a batch job's time limit);
         /// the schedule still spans `training.epochs`.
         public var stopAfterEpochs: Int?
-        public var interactive: Bool
+        /// How rank 0 shows progress inside an epoch.
+        public var progress: ProgressReporter.Style
         /// A time budget: training ends (and is evaluated as finished) after the first epoch that
         /// brings this invocation's training time to at least this many seconds.
         public var maxSeconds: Double?
-        public init(output: String, resume: Bool = false, stopAfterEpochs: Int? = nil, interactive: Bool = false, maxSeconds: Double? = nil) {
-            self.output = output; self.resume = resume; self.stopAfterEpochs = stopAfterEpochs; self.interactive = interactive
+        public init(output: String, resume: Bool = false, stopAfterEpochs: Int? = nil, progress: ProgressReporter.Style = .none, maxSeconds: Double? = nil) {
+            self.output = output; self.resume = resume; self.stopAfterEpochs = stopAfterEpochs; self.progress = progress
             self.maxSeconds = maxSeconds
         }
     }
@@ -180,7 +181,8 @@ public final class TrainingRun {
         let t = trainer
         let total = t.config.training.epochs
         let last = min(total, t.epoch + (options.stopAfterEpochs ?? total))
-        let progress = comm.isRoot ? ProgressReporter(epochs: total, interactive: options.interactive) : nil
+        let log = logger
+        let progress = comm.isRoot ? ProgressReporter(epochs: total, tasks: t.tasks.map(\.name), style: options.progress) { log.info("\($0)") } : nil
         if options.resume && t.epoch >= total, FileManager.default.fileExists(atPath: summaryPath) {
             // Already complete: nothing to train, and the summary stays as it is.
             guard comm.isRoot, let data = FileManager.default.contents(atPath: summaryPath) else { return nil }

@@ -271,12 +271,18 @@ public final class Trainer {
         let order = permutation(epoch: epoch)
         if positionInEpoch == 0 { for i in epochLoss.indices { epochLoss[i] = 0 } }
         let steps = stepsPerEpoch
-        let started = Date()
-        var samples = 0
+        // A resumed epoch starts where its checkpoint was taken.
+        var samples = (0..<positionInEpoch).reduce(0) { $0 + shard(step: $1, rows: order.count).globalCount }
+        progress?.starting(at: samples)
         for s in positionInEpoch..<steps {
             let loss = try trainStep(order: order, batchIndex: s)
             samples += shard(step: s, rows: order.count).globalCount
-            progress?.update(done: samples, total: order.count, elapsed: Date().timeIntervalSince(started), loss: loss)
+            if let progress {
+                // The running mean loss per task of this rank's shard so far.
+                progress.update(done: samples, total: order.count,
+                                losses: tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan })
+            }
+            _ = loss
             if try stopRequested() && s + 1 < steps {
                 positionInEpoch = s + 1
                 return nil

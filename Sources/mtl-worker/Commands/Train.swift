@@ -8,6 +8,7 @@ import MTLWeighting
 
 extension Architecture: ExpressibleByArgument {}
 extension WeightingMethod: ExpressibleByArgument {}
+extension ProgressMode: ExpressibleByArgument {}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,6 +24,9 @@ struct Train: ParsableCommand {
     @Option(help: "Override weighting.method (\(WeightingMethod.names.joined(separator: ", "))).") var weighting: WeightingMethod?
     @Option(help: "Stop after this many epochs in this invocation (resume later with --resume).") var stopAfterEpochs: Int?
     @Flag(help: "Also write report.html (learning curves and test metrics) in the output folder.") var report = false
+    @Option(help: "Progress inside an epoch on rank 0: auto (a bar when standard error reaches a terminal, also under mpirun; else log), bar, log (a line every --progress-every seconds), none.")
+    var progress: ProgressMode = .auto
+    @Option(help: "Seconds between progress lines in log mode.") var progressEvery: Double = 30
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -30,6 +34,7 @@ struct Train: ParsableCommand {
         if let b = batchSize, b < 1 || b > ConfigLimits.batch { throw ValidationError("--batch-size must be between 1 and \(ConfigLimits.batch)") }
         if let s = seed, s < 0 || s > ConfigLimits.seed { throw ValidationError("--seed must be between 0 and \(ConfigLimits.seed)") }
         if let s = stopAfterEpochs, s < 1 { throw ValidationError("--stop-after-epochs must be at least 1") }
+        if !(progressEvery > 0 && progressEvery <= 86_400) { throw ValidationError("--progress-every must be between 0 and 86400 seconds") }
     }
 
     func run() throws {
@@ -48,7 +53,7 @@ struct Train: ParsableCommand {
         try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout, heartbeatTimeout: cfg.training.heartbeatTimeout) { comm, logger in
             let run = try TrainingRun(config: cfg, comm: comm,
                                       options: .init(output: out, resume: resume, stopAfterEpochs: stopAfterEpochs,
-                                                     interactive: isatty(STDERR_FILENO) != 0),
+                                                     progress: comm.isRoot ? ProgressReporter.style(progress, every: progressEvery) : .none),
                                       logger: logger)
             guard let summary = try run.run() else { resumeMe = run.stoppedEarly; return }
             if let test = summary.test {
