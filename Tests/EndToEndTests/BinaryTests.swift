@@ -425,6 +425,53 @@ final class BinaryTests: XCTestCase {
         XCTAssertEqual(s.status, 0, s.stderr)
         XCTAssertEqual(s.stdout, try String(contentsOfFile: dir + "/pred.csv", encoding: .utf8))
         XCTAssert(s.stderr.contains("wrote 600 rows to standard output"), s.stderr)
+        // --decisions: the multiclass decision is the most probable class; --id-column passes a column through.
+        let d = try run(["predict", "--checkpoint", dir + "/run/checkpoints/best.safetensors", "--input", Self.fixtures + "/mixed.csv",
+                         "--output", "-", "--decisions", "--id-column", "kind"])
+        XCTAssertEqual(d.status, 0, d.stderr)
+        let rows = d.stdout.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(rows.first, ["line", "kind", "clicked", "clicked:decision", "kind:a", "kind:b", "kind:c", "kind:decision", "score", "score:decision"])
+        for r in rows.dropFirst() {
+            let p = r[4...6].compactMap(Double.init)
+            XCTAssertEqual(r[7], ["a", "b", "c"][p.firstIndex(of: p.max()!)!])
+            XCTAssertEqual(r[3], Double(r[2])! >= 0.5 ? "1" : "0")
+        }
+        XCTAssertEqual(rows.count, 601)
+    }
+
+    /// A new user's files: `evaluate --input` on the run's own test file reproduces `--split
+    /// test`; `predict` on headerless rows without the label column (adult's layout) reads them
+    /// as the config's columns without it, says so, and warns with counts about categories never
+    /// seen in training.
+    func testNewFilesForEvaluateAndPredict() throws {
+        let dir = temporaryDirectory()
+        let config = Self.root + "/configs/adult.yaml"
+        let t = try run(["train", "--config", config, "--output", dir + "/run", "--epochs", "1"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        let ck = dir + "/run/checkpoints/best.safetensors"
+        let split = try run(["evaluate", "--checkpoint", ck, "--split", "test"])
+        let file = try run(["evaluate", "--checkpoint", ck, "--input", Self.root + "/data/adult/adult.test"])
+        XCTAssertEqual(file.status, 0, file.stderr)
+        func metrics(_ text: String) throws -> NSDictionary {
+            try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])?["metrics"] as? NSDictionary)
+        }
+        XCTAssertEqual(try metrics(split.stdout), try metrics(file.stdout))
+        // Headerless rows without the label column, one with a workclass never seen in training.
+        let lines = try String(contentsOfFile: Self.root + "/data/adult/adult.test", encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix("|") }.prefix(100)
+        var rows = lines.map { l in l.split(separator: ",").dropLast().joined(separator: ",") }
+        rows[5] = rows[5].replacingOccurrences(of: " Private,", with: " Martian,")
+        try (rows.joined(separator: "\n") + "\n").write(toFile: dir + "/new.csv", atomically: true, encoding: .utf8)
+        let p = try run(["predict", "--checkpoint", ck, "--input", dir + "/new.csv", "--output", "-", "--decisions"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        XCTAssertEqual(p.stdout.split(separator: "\n").count, 101)
+        XCTAssert(p.stderr.contains("read as the config's columns without income"), p.stderr)
+        XCTAssert(p.stderr.contains("column 'workclass': 1 of 100 rows hold values not seen in training (e.g. 'Martian')"), p.stderr)
+        // A file with fields missing beyond the label columns is named, with what to do.
+        try "1,2,3\n".write(toFile: dir + "/short.csv", atomically: true, encoding: .utf8)
+        let bad = try run(["predict", "--checkpoint", ck, "--input", dir + "/short.csv", "--output", "-"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssert(bad.stderr.contains("short.csv:1: expected") && bad.stderr.contains("--columns"), bad.stderr)
     }
 
     // MARK: compare and advise

@@ -16,6 +16,8 @@ public struct TextTable {
     /// The CRC-32 of the bytes read (after decompression): ranks compare it at start, so two
     /// ranks that read different contents under the same path stop instead of training apart.
     public var contentChecksum: UInt32 = 0
+    /// The optional columns the file left out (see `Format.optionalColumns`).
+    public var omittedColumns: [String] = []
 
     public var rowCount: Int { lines.count }
 
@@ -31,6 +33,10 @@ public struct TextTable {
         public var skipBadRows: Bool
         /// Double quotes group a field; off, a quote is an ordinary character (raw text files).
         public var quoting: Bool
+        /// Headerless files: columns of `columns` that a file may leave out (a prediction input
+        /// without its label columns). When the first row has k fewer fields, the last k of them
+        /// in column order are taken as left out (recorded in `omittedColumns`).
+        public var optionalColumns: [String] = []
 
         public init(separator: UInt8 = UInt8(ascii: ","), header: Bool = true, columns: [String]? = nil,
                     comment: String? = nil, trim: Bool = true, skipBadRows: Bool = false, quoting: Bool = true) {
@@ -51,6 +57,7 @@ public struct TextTable {
         let comment = format.comment.map { Array($0.utf8) }
         var fields: [String] = []
         fields.reserveCapacity(64)
+        var omitted: [String] = [], firstRow = true
 
         try bytes.withUnsafeBufferPointer { buf in
             var start = 0, lineNumber = 0
@@ -85,7 +92,18 @@ public struct TextTable {
                     }
                     continue
                 }
-                guard let names = columnNames else { continue }
+                guard var names = columnNames else { continue }
+                if firstRow && !format.header && fields.count < names.count {
+                    let optional = names.filter { format.optionalColumns.contains($0) }
+                    let k = names.count - fields.count
+                    if k <= optional.count {
+                        omitted = Array(optional.suffix(k))
+                        names.removeAll { omitted.contains($0) }
+                        columnNames = names
+                        columns = Array(repeating: [], count: names.count)
+                    }
+                }
+                firstRow = false
                 if fields.count != names.count {
                     let reason = "expected \(names.count) fields, found \(fields.count)"
                     if format.skipBadRows { skipped.append((lineNumber, reason)); continue }
@@ -101,6 +119,7 @@ public struct TextTable {
         }
         var table = TextTable(file: path, columnNames: names, columns: columns, lines: lines)
         table.skippedRows = skipped
+        table.omittedColumns = omitted
         table.contentChecksum = bytes.withUnsafeBufferPointer { b in
             UInt32(truncatingIfNeeded: crc32(0, b.baseAddress, UInt32(truncatingIfNeeded: b.count)))
         }

@@ -11,14 +11,18 @@ enum SplitName: String, CaseIterable, ExpressibleByArgument {
 }
 
 struct Evaluate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a split of its run's data; prints JSON.")
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a checkpoint on a split of its run's data, or on a new labelled file (--input); prints JSON.")
     @Option(help: "A checkpoint written by train.") var checkpoint: String
     @Option(help: "The split: train, validation or test.") var split: SplitName = .test
+    @Option(help: "A new labelled file in the training data's format, scored instead of a split.") var input: String?
+    @Option(help: "The columns of a headerless --input, comma-separated (default: the config's data.columns).") var columns: String?
     @OptionGroup var common: CommonOptions
 
     struct Output: Encodable {
         var checkpoint: String
         var split: String
+        var input: String?
         var rows: Int
         var metrics: [String: MetricValues]
     }
@@ -26,28 +30,31 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         try withRuntime(common) { comm, _ in
             guard comm.isRoot else { return }
-            let file = try SafeTensors.read(path: checkpoint)
-            let (cfg, pre) = try Checkpoint.runConfig(of: file)
-            let data = try LoadedData.load(source: cfg.dataSource, preprocessor: pre)
-            let chosen: EncodedSplit?
-            switch split {
-            case .train: chosen = data.train
-            case .validation: chosen = data.validation
-            case .test: chosen = data.test
+            let saved = try SavedModel(checkpoint: checkpoint)
+            let pre = saved.preprocessor
+            let s: EncodedSplit
+            if let input {
+                let (table, warnings) = try saved.read(input, columns: columns.map { $0.split(separator: ",").map(String.init) }, needLabels: true)
+                for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+                s = try pre.encode(table, split: "input")
+            } else {
+                let data = try LoadedData.load(source: saved.config.dataSource, preprocessor: pre)
+                let chosen: EncodedSplit?
+                switch split {
+                case .train: chosen = data.train
+                case .validation: chosen = data.validation
+                case .test: chosen = data.test
+                }
+                guard let c = chosen else {
+                    throw UserError("the run has no \(split.rawValue) split", hint: "its config defines no \(split.rawValue) file or fraction; score a labelled file with --input")
+                }
+                s = c
             }
-            guard let s = chosen else {
-                throw UserError("the run has no \(split.rawValue) split", hint: "its config defines no \(split.rawValue) file or fraction")
-            }
-            try cfg.model.checkFits(layout: pre.layout, maxRows: 1024)
-            let model = makeModel(cfg.model, layout: pre.layout, maxRows: 1024, seed: cfg.training.seed)
-            try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
             // Multi-label thresholds set to tune come from the validation split, as in training.
-            var thresholds: [String: [Double]] = [:]
-            if split != .validation, let v = data.validation, pre.tasks.contains(where: \.tunesThreshold) {
-                thresholds = Evaluator.tunedThresholds(Evaluator.predict(model: model, split: v, tasks: pre.tasks), split: v)
-            }
-            let metrics = Evaluator.metrics(Evaluator.predict(model: model, split: s, tasks: pre.tasks), split: s, thresholds: thresholds)
-            print(try JSON.text(Output(checkpoint: checkpoint, split: split.rawValue, rows: s.rows, metrics: metrics), pretty: true))
+            let thresholds = input == nil && split == .validation ? [:] : try saved.tunedThresholds()
+            let metrics = Evaluator.metrics(Evaluator.predict(model: saved.model, split: s, tasks: pre.tasks), split: s, thresholds: thresholds)
+            print(try JSON.text(Output(checkpoint: checkpoint, split: input == nil ? split.rawValue : "input", input: input, rows: s.rows, metrics: metrics),
+                                pretty: true))
         }
     }
 }

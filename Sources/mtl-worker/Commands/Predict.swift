@@ -8,35 +8,47 @@ import MTLTraining
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write per-task predictions for an input file as CSV.",
-        discussion: "Columns: line (the input line), then per binary task its positive-class probability, per multiclass task one probability column per class (task:class), per regression task its value.")
+        discussion: "Columns: line (the input line), the --id-column if given, then per binary task its positive-class probability, per multiclass and multilabel task one probability column per class (task:class), per regression task its value; with --decisions also task:decision (binary 0 or 1 at 0.5, multiclass the class, multilabel the classes at or above their thresholds joined by |).")
     @Option(help: "A checkpoint written by train.") var checkpoint: String
-    @Option(help: "Input file with the training data's feature columns and format.") var input: String
+    @Option(help: "Input file with the training data's feature columns and format (label columns may be left out).") var input: String
     @Option(help: "Output CSV file (written atomically), or - for standard output.") var output: String
+    @Option(help: "A column of the input to copy into each output row (an id).") var idColumn: String?
+    @Option(help: "The columns of a headerless input, comma-separated (default: the config's data.columns, label columns left out as needed).")
+    var columns: String?
+    @Flag(help: "Also write each task's decision (multilabel thresholds as configured, or tuned on the run's validation split).")
+    var decisions = false
     @OptionGroup var common: CommonOptions
 
     func run() throws {
         try withRuntime(common) { comm, _ in
             guard comm.isRoot else { return }
-            let file = try SafeTensors.read(path: checkpoint)
-            let (cfg, pre) = try Checkpoint.runConfig(of: file)
-            var format = cfg.data.format
-            format.skipBadRows = false
-            let table = try TextTable.read(path: input, format: format)
+            let saved = try SavedModel(checkpoint: checkpoint)
+            let pre = saved.preprocessor
+            let (table, warnings) = try saved.read(input, columns: columns.map { $0.split(separator: ",").map(String.init) }, needLabels: false)
+            for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            let id = try idColumn.map { name -> Int in
+                guard let i = table.columnIndex(name) else {
+                    throw UserError("--id-column '\(name)' is not a column of \(table.file)", hint: "columns are: \(table.columnNames.joined(separator: ", "))")
+                }
+                return i
+            }
             let split = try pre.encode(table, split: "input", labels: false)
-            try cfg.model.checkFits(layout: pre.layout, maxRows: 1024)
-            let model = makeModel(cfg.model, layout: pre.layout, maxRows: 1024, seed: cfg.training.seed)
-            try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
-            let p = Evaluator.predict(model: model, split: split, tasks: pre.tasks)
-            var header = ["line"]
+            let p = Evaluator.predict(model: saved.model, split: split, tasks: pre.tasks)
+            let thresholds = decisions ? try saved.tunedThresholds() : [:]
+            var header = ["line"] + (idColumn.map { [csvField($0)] } ?? [])
             for t in pre.tasks {
                 if t.kind == .multiclass || t.kind == .multilabel { header += t.classes.map { csvField("\(t.name):\($0)") } } else { header.append(csvField(t.name)) }
+                if decisions { header.append(csvField("\(t.name):decision")) }
             }
             var text = header.joined(separator: ",") + "\n"
             for r in 0..<split.rows {
                 var fields = [String(table.lines[r])]
+                if let i = id { fields.append(csvField(table.columns[i][r])) }
                 for (t, task) in pre.tasks.enumerated() {
                     let k = task.outputs
-                    for c in 0..<k { fields.append(String(format: "%.6g", p.values[t][r * k + c])) }
+                    let row = Array(p.values[t][(r * k)..<((r + 1) * k)])
+                    for v in row { fields.append(String(format: "%.6g", v)) }
+                    if decisions { fields.append(csvField(decision(task, row, thresholds[task.name]))) }
                 }
                 text += fields.joined(separator: ",") + "\n"
             }
@@ -49,7 +61,25 @@ struct Predict: ParsableCommand {
         }
     }
 
+    /// A task's decision from its outputs: binary at 0.5, multiclass the most probable class,
+    /// multilabel the classes at or above their thresholds, regression the value.
+    func decision(_ task: Preprocessor.TaskEncoding, _ row: [Double], _ tuned: [Double]?) -> String {
+        switch task.kind {
+        case .binary: return row[0] >= 0.5 ? "1" : "0"
+        case .regression: return String(format: "%.6g", row[0])
+        case .multiclass:
+            let best = row.indices.max { row[$0] < row[$1] } ?? 0
+            return task.classes[best]
+        case .multilabel:
+            let cut: [Double]
+            if let t = tuned, t.count == row.count { cut = t } else if case .fixed(let v) = task.thresholdRule {
+                cut = [Double](repeating: v, count: row.count)
+            } else { cut = [Double](repeating: 0.5, count: row.count) }
+            return row.indices.filter { row[$0] >= cut[$0] }.map { task.classes[$0] }.joined(separator: "|")
+        }
+    }
+
     func csvField(_ s: String) -> String {
-        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        s.contains(",") || s.contains("\"") || s.contains("\n") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
     }
 }
