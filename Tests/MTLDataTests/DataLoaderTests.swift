@@ -78,6 +78,22 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertEqual(embedded.train.rows, rows)
     }
 
+    /// A file separated by ';' read with the default ',' gets a hint naming data.separator; the
+    /// columns' roles are summarised with their widths.
+    func testSeparatorHintAndColumnRoles() throws {
+        let dir = Support.temporaryDirectory()
+        Support.write("x;c;y\n1;u;a\n2;v;b\n3;u;a\n", to: dir + "/semi.csv")
+        func load(_ extra: String) throws -> LoadedData {
+            try LoadedData.load(source: try RunConfig.parse(text: """
+            data: {train: semi.csv, numeric: [x], categorical: [c]\(extra)}
+            tasks: [{name: y, column: y, kind: binary, positive: [a]}]
+            """, path: dir + "/c.yaml").dataSource)
+        }
+        Support.assertUserError(["semi.csv", "separated by ';'", "data.separator: ';'"]) { _ = try load("") }
+        let data = try load(", separator: ';'")
+        XCTAssertEqual(data.preprocessor.columnSummary, "numeric x (1 wide); categorical (onehot, values + unknown) c 3 (3 wide)")
+    }
+
     func testFractionSplitIsSeededAndDisjoint() throws {
         let dir = Support.temporaryDirectory()
         write(dir, rows: 100, name: "train.csv")

@@ -58,7 +58,24 @@ final class ConfigTests: XCTestCase {
 
     func testUnknownKeyNamesKeyAndLine() {
         let text = base + "\ntraining:\n  epochs: 3\n  lerning_rate: 0.1\n"
-        Support.assertUserError(["c.yaml:10", "training.lerning_rate", "learning_rate"]) {
+        Support.assertUserError(["c.yaml:10", "training.lerning_rate", "did you mean 'learning_rate'?"]) {
+            _ = try RunConfig.parse(text: text, path: "c.yaml")
+        }
+        // A key far from every known one gets the list, not a guess.
+        do {
+            _ = try RunConfig.parse(text: base + "\ntraining:\n  zzz: 1\n", path: "c.yaml")
+            XCTFail("accepted")
+        } catch let e as UserError {
+            XCTAssertFalse(e.message.contains("did you mean"), e.message)
+        } catch { XCTFail("\(error)") }
+        XCTAssertEqual(ConfigReader.distance("epoch", "epochs"), 1)
+        XCTAssertEqual(ConfigReader.distance("kitten", "sitting"), 3)
+    }
+
+    /// Multi-label settings on another kind of task say so, instead of "unknown key".
+    func testMultilabelKeysOnOtherTasks() {
+        let text = base + "\n    threshold: 0.3\n"
+        Support.assertUserError(["c.yaml:8", "tasks[0].threshold", "applies to multilabel tasks only (this task is binary)"]) {
             _ = try RunConfig.parse(text: text, path: "c.yaml")
         }
     }

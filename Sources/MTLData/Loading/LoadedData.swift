@@ -48,7 +48,7 @@ public struct LoadedData {
             for task in tasks {
                 guard let c = t.columnIndex(task.column) else {
                     throw UserError("\(t.file): task '\(task.name)': label column '\(task.column)' is not in the file",
-                                    hint: "columns are: \(t.columnNames.joined(separator: ", "))")
+                                    hint: t.separatorHint ?? "columns are: \(t.columnNames.joined(separator: ", "))")
                 }
                 names[c] = labelColumn(task.name)
             }
@@ -120,7 +120,7 @@ public struct LoadedData {
             // One file holds every split, told apart by a column's values.
             guard let c = train.columnIndex(column) else {
                 throw UserError("\(config.configPath): data.split_column '\(column)' is not a column of \(train.file)",
-                                hint: "columns are: \(train.columnNames.joined(separator: ", "))")
+                                hint: train.separatorHint ?? "columns are: \(train.columnNames.joined(separator: ", "))")
             }
             let all = train
             let parts = d.splitValues.map { v in (0..<all.rowCount).filter { all.columns[c][$0] == v } }

@@ -8,7 +8,7 @@ extension Preprocessor {
         let rows = table.rowCount
         func index(_ name: String) throws -> Int {
             guard let i = table.columnIndex(name) else {
-                throw UserError("\(table.file): column '\(name)' is missing", hint: "the file must have the training data's columns")
+                throw UserError("\(table.file): column '\(name)' is missing", hint: table.separatorHint ?? "the file must have the training data's columns")
             }
             return i
         }

@@ -9,12 +9,12 @@ extension Preprocessor {
         let labelColumns = Set(config.tasks.map(\.column))
         for t in config.tasks where train.columnIndex(t.column) == nil {
             throw UserError("\(config.configPath): task '\(t.name)': label column '\(t.column)' is not in \(train.file)",
-                            hint: "columns are: \(train.columnNames.joined(separator: ", "))")
+                            hint: train.separatorHint ?? "columns are: \(train.columnNames.joined(separator: ", "))")
         }
         let sparseNames = d.text + d.sparse.map(\.column)
         for name in (d.numeric ?? []) + (d.categorical ?? []) + d.drop + sparseNames where train.columnIndex(name) == nil {
             throw UserError("\(config.configPath): column '\(name)' named in data: is not in \(train.file)",
-                            hint: "columns are: \(train.columnNames.joined(separator: ", "))")
+                            hint: train.separatorHint ?? "columns are: \(train.columnNames.joined(separator: ", "))")
         }
         let missing = Set(d.missing)
         let excluded = Set(d.drop).union(labelColumns).union(sparseNames).union(d.splitColumn.map { [$0] } ?? [])
@@ -166,7 +166,7 @@ extension Preprocessor {
     /// The index of a column the caller checked exists (an error naming the file otherwise).
     static func column(_ name: String, in table: TextTable) throws -> Int {
         guard let c = table.columnIndex(name) else {
-            throw UserError("\(table.file): column '\(name)' is missing", hint: "columns are: \(table.columnNames.joined(separator: ", "))")
+            throw UserError("\(table.file): column '\(name)' is missing", hint: table.separatorHint ?? "columns are: \(table.columnNames.joined(separator: ", "))")
         }
         return c
     }

@@ -134,3 +134,37 @@ public struct Preprocessor: Codable, Equatable {
     }
 }
 
+
+extension Preprocessor {
+    /// Which columns became which input, and how wide each is (printed by train and featurize).
+    public struct ColumnRoles: Encodable {
+        public struct Column: Encodable { public var name: String; public var width: Int }
+        public var numeric: [Column]
+        /// One-hot: the width is the block (values + 1 unknown); embedding: the table's rows.
+        public var categorical: [Column]
+        public var text: [Column]
+        public var sparse: [Column]
+        public var encoding: String
+    }
+
+    public var columnRoles: ColumnRoles {
+        ColumnRoles(numeric: numeric.map { .init(name: $0.name, width: $0.width) },
+                    categorical: categorical.map { .init(name: $0.name, width: $0.buckets) },
+                    text: sparseFields.filter { $0.kind == .text }.map { .init(name: $0.name, width: $0.width) },
+                    sparse: sparseFields.filter { $0.kind != .text }.map { .init(name: $0.name, width: $0.width) },
+                    encoding: encoding.rawValue)
+    }
+
+    /// One line: "numeric age, fnlwgt (2 wide); categorical (onehot) workclass 9, ... (40 wide); ..."
+    public var columnSummary: String {
+        let r = columnRoles
+        func part(_ label: String, _ cols: [ColumnRoles.Column], each: Bool) -> String? {
+            guard !cols.isEmpty else { return nil }
+            let names = cols.map { each ? "\($0.name) \($0.width)" : $0.name }.joined(separator: ", ")
+            return "\(label) \(names) (\(cols.reduce(0) { $0 + $1.width }) wide)"
+        }
+        let parts = [part("numeric", r.numeric, each: false), part("categorical (\(r.encoding), values + unknown)", r.categorical, each: true),
+                     part("text", r.text, each: true), part("sparse", r.sparse, each: true)].compactMap { $0 }
+        return parts.isEmpty ? "no input columns" : parts.joined(separator: "; ")
+    }
+}

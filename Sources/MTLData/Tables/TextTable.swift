@@ -285,3 +285,15 @@ public struct TextTable {
         return out
     }
 }
+
+extension TextTable {
+    /// When the file looks split at the wrong character (one column whose name holds ';', a tab
+    /// or '|'), what to set; nil otherwise.
+    public var separatorHint: String? {
+        guard columnNames.count == 1, let name = columnNames.first else { return nil }
+        for (c, shown) in [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'")] where name.contains(c) {
+            return "the file has one column named '\(name.prefix(60))': its fields seem to be separated by \(shown); set data.separator: \(shown)"
+        }
+        return nil
+    }
+}

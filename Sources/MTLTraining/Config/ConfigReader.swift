@@ -36,6 +36,12 @@ struct ConfigReader {
         return value
     }
 
+    /// Whether the mapping holds key `k` (without marking it read).
+    func has(_ k: String) -> Bool { node.mapping?[Node(k)] != nil }
+
+    /// The node of key `k`, for an error's line (nil when absent).
+    func node(of k: String) -> Node? { node.mapping?[Node(k)] }
+
     func fail(_ k: String, _ node: Node?, _ what: String, hint: String? = nil) -> UserError {
         UserError("\(Self.location(file, node ?? self.node)): config key '\(key(k))' \(what)", hint: hint)
     }
@@ -125,6 +131,23 @@ struct ConfigReader {
         return try seq.enumerated().map { try ConfigReader(file: file, path: "\(key(k))[\($0.offset)]", node: $0.element) }
     }
 
+    /// Edit distance (insertions, deletions, substitutions) between two keys, for "did you mean".
+    static func distance(_ a: String, _ b: String) -> Int {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard !x.isEmpty, !y.isEmpty else { return max(x.count, y.count) }
+        var row = Array(0...y.count)
+        for i in 1...x.count {
+            var previous = row[0]
+            row[0] = i
+            for j in 1...y.count {
+                let kept = row[j]
+                row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (x[i - 1] == y[j - 1] ? 0 : 1))
+                previous = kept
+            }
+        }
+        return row[y.count]
+    }
+
     /// Throws for the first key that was never read.
     func finish() throws {
         guard let m = node.mapping else { return }
@@ -132,7 +155,8 @@ struct ConfigReader {
             let name = k.string ?? "?"
             if !used.contains(name) {
                 let known = used.sorted().joined(separator: ", ")
-                throw UserError("\(Self.location(file, k)): unknown config key '\(key(name))'",
+                let near = used.map { ($0, Self.distance($0, name)) }.filter { $0.1 <= max(1, name.count / 3) }.min { $0.1 < $1.1 }
+                throw UserError("\(Self.location(file, k)): unknown config key '\(key(name))'" + (near.map { "; did you mean '\($0.0)'?" } ?? ""),
                                 hint: "known keys here: \(known); see README.md, section Configuration")
             }
         }

@@ -130,6 +130,12 @@ extension ConfigReader {
             default: task.threshold = .fixed(try double("threshold", default: 0.5, range: 0...1))
             }
         }
+        if kind != .multilabel {
+            for k in ["threshold", "label_separator", "class_weight"] where has(k) {
+                throw fail(k, node(of: k), "applies to multilabel tasks only (this task is \(kind.rawValue))",
+                           hint: "remove it, or make the task kind: multilabel")
+            }
+        }
         if kind == .binary && task.positive.isEmpty {
             throw fail("positive", nil, "is required for a binary task", hint: "list the values that mean 1, e.g. positive: [yes]")
         }

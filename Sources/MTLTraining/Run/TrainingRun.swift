@@ -62,6 +62,7 @@ public final class TrainingRun {
         if comm.isRoot {
             let counts = { (s: EncodedSplit?) in s.map { "\($0.rows) rows, labelled " + zip(data.preprocessor.tasks, $0.labelCounts).map { "\($0.name) \($1)" }.joined(separator: ", ") } ?? "none" }
             logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth); loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            logger.info("columns: \(data.preprocessor.columnSummary)")
             logger.info("model: \(config.model.architecture.rawValue), \(trainer.parameterCount) parameters; \(comm.size) rank(s), global batch \(config.training.batchSize), \(trainer.stepsPerEpoch) steps per epoch")
             let w = trainer.weighting
             if config.weighting.method != .fixed, let t = config.tasks.first(where: { $0.weight != 1 }) {

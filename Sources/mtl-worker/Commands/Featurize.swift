@@ -21,8 +21,9 @@ struct Featurize: ParsableCommand {
         var sparseNonzeros: [String: Int]
         var sparseFields: [Field]
         var denseWidth: Int
+        var columns: Preprocessor.ColumnRoles
         enum CodingKeys: String, CodingKey {
-            case config, seconds, rows
+            case config, seconds, rows, columns
             case worldSize = "world_size", medianSeconds = "median_seconds", sparseNonzeros = "sparse_nonzeros"
             case sparseFields = "sparse_fields", denseWidth = "dense_width"
         }
@@ -51,7 +52,7 @@ struct Featurize: ParsableCommand {
                 rows: Dictionary(splits.map { ($0.name, $0.rows) }, uniquingKeysWith: { a, _ in a }),
                 sparseNonzeros: Dictionary(splits.map { ($0.name, $0.sparse?.index.count ?? 0) }, uniquingKeysWith: { a, _ in a }),
                 sparseFields: d.preprocessor.sparseFields.map { Output.Field(name: $0.name, kind: $0.kind, width: $0.width) },
-                denseWidth: d.preprocessor.inputWidth), pretty: true))
+                denseWidth: d.preprocessor.inputWidth, columns: d.preprocessor.columnRoles), pretty: true))
         }
     }
 }

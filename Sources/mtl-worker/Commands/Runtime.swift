@@ -11,7 +11,7 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "OpenBLAS threads per process (default: training.threads from the config, else 1).")
     var threads: Int?
 
-    @Option(help: "Log level: trace, debug, info, warning, error.")
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {

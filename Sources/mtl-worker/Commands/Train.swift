@@ -60,6 +60,15 @@ struct Train: ParsableCommand {
                 print("Test metrics (\(summary.testParameters ?? "")), \(comm.size) rank(s), \(String(format: "%.1f", summary.wallSeconds)) s training:")
                 print(TrainingRun.table(test, tasks: run.trainer.tasks))
                 print("Summary: \(run.summaryPath)")
+            } else {
+                // Without a test split (no data.test, test_fraction or split_column test value),
+                // the validation metrics of the best epoch are all there is to show.
+                print("No test split in the config (data.test, data.test_fraction or data.split_column); \(comm.size) rank(s), \(String(format: "%.1f", summary.wallSeconds)) s training.")
+                if let v = summary.validation {
+                    print("Validation metrics (best epoch \(summary.bestEpoch.map(String.init) ?? "?")):")
+                    print(TrainingRun.table(v, tasks: run.trainer.tasks))
+                }
+                print("Summary: \(run.summaryPath)")
             }
             if report {
                 let path = (out as NSString).appendingPathComponent("report.html")
