@@ -7,6 +7,8 @@ import MTLTraining
 /// shortlist of candidates for users who cannot afford a full comparison. The rules are stated
 /// with each suggestion; they are heuristics from the measurements, to be confirmed by `compare`.
 public enum Advice {
+    /// Fewer measured steps than this make the relationships too noisy to act on (a warning).
+    public static let fewMeasurements = 10
     public struct Suggestion { public var candidate: CompareConfig.Candidate; public var reason: String }
 
     public static func shortlist(relationships r: Relationships, data d: DataSummary, kinds: [TaskKind]) -> [Suggestion] {

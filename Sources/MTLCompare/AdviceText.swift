@@ -15,9 +15,13 @@ public enum AdviceText {
             out.append(l)
         }
         for pr in d.labelCorrelation {
-            out.append("  label correlation \(pr.a)/\(pr.b): " + (pr.value.map { "\(f($0)) (\(pr.measure), \(pr.rows) rows)" } ?? "n/a (no shared rows or multi-label)"))
+            out.append("  label correlation \(pr.a)/\(pr.b): " + (pr.value.map { "\(f($0)) (\(pr.measure), \(pr.rows) rows)" }
+                ?? (pr.measure == "multilabel" ? "n/a (a multi-label task)" : "n/a (\(pr.rows) rows carry both labels, fewer than 10)")))
         }
         out.append("Task relationships (\(r.measuredSteps) measured steps, \(r.sharedParameters) shared parameters):")
+        if r.measuredSteps < Advice.fewMeasurements {
+            out.append("  warning: only \(r.measuredSteps) measured steps: too few for the cosines, conflicts and affinities below (and the shortlist) to be trusted; raise compare.probe_epochs or lower compare.probe_every")
+        }
         let cos = r.gradientCosine, share = r.conflictShare, aff = r.affinity
         for i in 0..<t {
             for j in 0..<t where j > i && cos.count == t * t && share.count == t * t && aff.count == t * t {

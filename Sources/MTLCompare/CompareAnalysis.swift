@@ -168,19 +168,35 @@ public struct CompareAnalysis {
             return Recommendation(winner: base.name, runnerUp: nil, trainSeparately: true, reasons: ["no multi-task candidate finished"], selectedBy: split)
         }
         let b = c[best]
+        // With one seed per candidate there is no spread: say so rather than compare with 0.
+        let oneSeed = b.seeds < 2 || base.seeds < 2
         let noise = max(d(base).std, d(b).std)
-        if !(d(b).mean > 0) || d(b).mean <= noise {
-            reasons.append("the best multi-task candidate, \(b.name), is at \(f(d(b).mean)) Δm% on \(split) against the single-task baseline (test \(f(b.deltaTest.mean)) Δm%), not beyond the seed spread of \(f(noise)): train the tasks separately")
+        let noiseText = oneSeed ? "one seed: no spread measured, so not tested against seed noise" : "the seed spread of \(f(noise))"
+        if !(d(b).mean > 0) || (!oneSeed && d(b).mean <= noise) {
+            reasons.append("the best multi-task candidate, \(b.name), is at \(f(d(b).mean)) Δm% on \(split) against the single-task baseline (test \(f(b.deltaTest.mean)) Δm%)"
+                           + (d(b).mean > 0 ? ", not beyond \(noiseText)" : "") + ": train the tasks separately")
             if let t = conflictText { reasons.append(t) }
             reasons.append("single-task: \(base.parameters) parameters, \(f(base.wallSeconds, 1)) s of training per seed")
             return Recommendation(winner: base.name, runnerUp: b.name, trainSeparately: true, reasons: reasons, selectedBy: split)
         }
-        let runner = multi.count > 1 ? c[multi[1]] : base
+        // The runner-up is the second of the ranking, whatever it is (the baseline included).
+        let runner = c[ranking.first { $0 != best } ?? best]
         let gap = d(b).mean - d(runner).mean
+        let pairOneSeed = b.seeds < 2 || runner.seeds < 2
         let spread = max(d(b).std, d(runner).std)
-        reasons.append("\(b.name) has the highest \(split) Δm%: \(f(d(b).mean)) ± \(f(d(b).std)) over \(b.seeds) seed(s) (test \(f(b.deltaTest.mean)) ± \(f(b.deltaTest.std)))")
-        reasons.append("it beats the runner-up \(runner.name) by \(f(gap)) Δm%, \(gap > spread ? "beyond" : "within") the seed spread of \(f(spread))")
-        if gap <= spread {
+        reasons.append("\(b.name) has the highest \(split) Δm%: \(f(d(b).mean))" + (b.seeds > 1 ? " ± \(f(d(b).std)) over \(b.seeds) seeds" : " (one seed)")
+                       + " (test \(f(b.deltaTest.mean))" + (b.seeds > 1 ? " ± \(f(b.deltaTest.std)))" : ")"))
+        if pairOneSeed {
+            reasons.append("it beats the runner-up \(runner.name) by \(f(gap)) Δm%; one seed: no spread measured, so the gap is not tested against seed noise (raise compare.seeds)")
+        } else {
+            reasons.append("it beats the runner-up \(runner.name) by \(f(gap)) Δm%, \(gap > spread ? "beyond" : "within") the seed spread of \(f(spread))")
+        }
+        if byValidation && (b.deltaTest.mean < 0 || b.deltaTest.mean < runner.deltaTest.mean) {
+            // The choice stays by validation (choosing by test would fit the test set), but the
+            // disagreement is the user's to know.
+            reasons.append("on test it is at \(f(b.deltaTest.mean)) Δm% (\(runner.name): \(f(runner.deltaTest.mean))): the test split disagrees with validation, so the advantage may not hold on new data")
+        }
+        if !pairOneSeed && gap <= spread {
             let cheaper = runner.wallSeconds < b.wallSeconds ? runner : b
             reasons.append("the two are not told apart by these seeds; \(cheaper.name) is the cheaper (\(f(cheaper.wallSeconds, 1)) s per seed, \(cheaper.parameters) parameters)")
         }

@@ -5,20 +5,35 @@ import MTLTraining
 /// What the data says about the tasks before any training: labelled rows per split, the
 /// positive share or class balance, and label correlations where tasks label the same rows.
 public enum TaskData {
-    /// Pearson correlation of two tasks' targets (binary or regression) or Cramér's V (when a
-    /// multiclass task is involved), over the training rows labelled for both; nil when fewer
-    /// than 10 rows carry both labels or a task is multi-label.
-    public static func labelCorrelation(_ split: EncodedSplit, _ tasks: [Preprocessor.TaskEncoding], _ a: Int, _ b: Int) -> (value: Double, kind: String, rows: Int)? {
+    /// The association of two tasks' labels over the training rows labelled for both: Pearson's
+    /// r (binary or regression with each other), Cramér's V (multiclass with multiclass or
+    /// binary), the correlation ratio η (multiclass with regression); no value (measure
+    /// `multilabel` or `too_few_rows`) for a multi-label task or fewer than 10 shared rows.
+    public static func labelCorrelation(_ split: EncodedSplit, _ tasks: [Preprocessor.TaskEncoding], _ a: Int, _ b: Int) -> (value: Double?, kind: String, rows: Int) {
         let ta = tasks[a], tb = tasks[b]
-        guard ta.kind != .multilabel, tb.kind != .multilabel else { return nil }
-        let rows = (0..<split.rows).filter { split.masks[a][$0] != 0 && split.masks[b][$0] != 0 }
-        guard rows.count >= 10 else { return nil }
+        let rows = ta.kind == .multilabel || tb.kind == .multilabel ? []
+            : (0..<split.rows).filter { split.masks[a][$0] != 0 && split.masks[b][$0] != 0 }
+        guard ta.kind != .multilabel, tb.kind != .multilabel else { return (nil, "multilabel", 0) }
+        guard rows.count >= 10 else { return (nil, "too_few_rows", rows.count) }
         let x = rows.map { Double(split.targets[a][$0]) }, y = rows.map { Double(split.targets[b][$0]) }
-        if ta.kind == .multiclass || tb.kind == .multiclass {
-            guard ta.kind != .regression, tb.kind != .regression else { return nil }
-            return (cramersV(x.map { Int($0) }, y.map { Int($0) }), "cramers_v", rows.count)
+        switch (ta.kind, tb.kind) {
+        case (.multiclass, .regression): return (correlationRatio(x.map { Int($0) }, y), "correlation_ratio", rows.count)
+        case (.regression, .multiclass): return (correlationRatio(y.map { Int($0) }, x), "correlation_ratio", rows.count)
+        case (.multiclass, _), (_, .multiclass): return (cramersV(x.map { Int($0) }, y.map { Int($0) }), "cramers_v", rows.count)
+        default: return (pearson(x, y), "pearson", rows.count)
         }
-        return (pearson(x, y), "pearson", rows.count)
+    }
+
+    /// The correlation ratio η = sqrt(between-class sum of squares / total sum of squares) of a
+    /// numeric `y` over classes `x` (0: the class says nothing about y; 1: it fixes it).
+    static func correlationRatio(_ x: [Int], _ y: [Double]) -> Double {
+        let n = Double(y.count)
+        let mean = y.reduce(0, +) / n
+        var sums: [Int: (Double, Double)] = [:]
+        for (k, v) in zip(x, y) { let s = sums[k] ?? (0, 0); sums[k] = (s.0 + v, s.1 + 1) }
+        let between = sums.values.reduce(0.0) { $0 + $1.1 * ($1.0 / $1.1 - mean) * ($1.0 / $1.1 - mean) }
+        let total = y.reduce(0.0) { $0 + ($1 - mean) * ($1 - mean) }
+        return total > 0 ? (between / total).squareRoot() : 0
     }
 
     static func pearson(_ x: [Double], _ y: [Double]) -> Double {
@@ -82,11 +97,8 @@ public enum TaskData {
         var pairs: [DataSummary.Correlation] = []
         for a in tasks.indices {
             for b in tasks.indices where b > a {
-                if let c = labelCorrelation(data.train, tasks, a, b) {
-                    pairs.append(.init(a: tasks[a].name, b: tasks[b].name, value: c.value, measure: c.kind, rows: c.rows))
-                } else {
-                    pairs.append(.init(a: tasks[a].name, b: tasks[b].name, value: nil, measure: "none", rows: 0))
-                }
+                let c = labelCorrelation(data.train, tasks, a, b)
+                pairs.append(.init(a: tasks[a].name, b: tasks[b].name, value: c.value, measure: c.kind, rows: c.rows))
             }
         }
         return DataSummary(tasks: perTask, labelCorrelation: pairs, trainRows: data.train.rows)

@@ -85,6 +85,37 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(TaskData.cramersV([0, 0, 1, 1], [0, 1, 0, 1]), 0, accuracy: 1e-12)
         // 3 x 2: counts [[2, 0], [1, 1], [0, 2]], n = 6; chi^2 = 4 by hand, V = sqrt(4 / 6).
         XCTAssertEqual(TaskData.cramersV([0, 0, 1, 1, 2, 2], [0, 0, 0, 1, 1, 1]), (4.0 / 6).squareRoot(), accuracy: 1e-12)
+        // Correlation ratio: classes fixing y give 1; by hand for y = [1, 3 | 2, 6], mean 3: between
+        // 2 (2-3)^2 + 2 (4-3)^2 = 4, total 4 + 0 + 1 + 9 = 14, eta = sqrt(4 / 14).
+        XCTAssertEqual(TaskData.correlationRatio([0, 0, 1, 1], [5, 5, 7, 7]), 1, accuracy: 1e-12)
+        XCTAssertEqual(TaskData.correlationRatio([0, 0, 1, 1], [1, 3, 2, 6]), (4.0 / 14).squareRoot(), accuracy: 1e-12)
+    }
+
+    /// Advice from a handful of measured steps carries a warning; enough steps do not.
+    func testAdviceWarnsOnFewMeasurements() {
+        let data = DataSummary(tasks: [], labelCorrelation: [.init(a: "a", b: "b", value: nil, measure: "too_few_rows", rows: 3)], trainRows: 10)
+        func text(_ steps: Int) -> String {
+            AdviceText.render(Relationships(tasks: [], measuredSteps: steps, every: 1, sharedParameters: 10, gradientCosine: [],
+                                            conflictShare: [], affinity: [], overallConflictShare: 0), data: data, shortlist: [])
+        }
+        XCTAssert(text(3).contains("warning: only 3 measured steps"), text(3))
+        XCTAssertFalse(text(40).contains("warning"), text(40))
+        XCTAssert(text(40).contains("n/a (3 rows carry both labels, fewer than 10)"), text(40))
+    }
+
+    /// A multiclass and a regression task labelling the same rows get a value (η), not "no shared rows".
+    func testLabelCorrelationOfMulticlassAndRegression() throws {
+        let dir = Support.temporaryDirectory()
+        Support.write("x,k,v\n" + (0..<40).map { "\($0),\(["a", "b"][$0 % 2]),\($0 % 2 == 0 ? 1.0 : 3.0)" }.joined(separator: "\n") + "\n", to: dir + "/t.csv")
+        let config = try RunConfig.parse(text: """
+        data: {train: t.csv, numeric: [x]}
+        tasks: [{name: k, column: k, kind: multiclass}, {name: v, column: v, kind: regression}]
+        """, path: dir + "/c.yaml")
+        let data = try LoadedData.load(source: config.dataSource)
+        let c = TaskData.labelCorrelation(data.train, data.preprocessor.tasks, 0, 1)
+        XCTAssertEqual(c.kind, "correlation_ratio")
+        XCTAssertEqual(c.rows, 40)
+        XCTAssertEqual(c.value ?? 0, 1, accuracy: 1e-9)
     }
 
     func testDeltaMByHand() {
@@ -124,6 +155,24 @@ final class CompareTests: XCTestCase {
         r = CompareAnalysis.recommend(c, ranking: [1, 0], byValidation: true, relationships: nil)
         XCTAssertTrue(r.trainSeparately)
         XCTAssertEqual(r.winner, "single-task")
+        // The runner-up is the second of the ranking, here the baseline.
+        c = [candidate("single-task", 0, 0.1), candidate("mmoe+equal", 2, 0.1), candidate("cgc+equal", -1, 0.1)]
+        r = CompareAnalysis.recommend(c, ranking: [1, 0, 2], byValidation: true, relationships: nil)
+        XCTAssertEqual(r.runnerUp, "single-task")
+        // One seed: no spread is claimed; a test split that disagrees is said.
+        func one(_ name: String, _ v: Double, test: Double) -> CompareAnalysis.Candidate {
+            var x = candidate(name, v, 0)
+            x.seeds = 1
+            x.deltaTest = .init(mean: test, std: 0, n: 1)
+            x.deltaValidation = .init(mean: v, std: 0, n: 1)
+            return x
+        }
+        c = [one("single-task", 0, test: 0), one("mmoe+equal", 1.5, test: -0.22), one("hard-sharing+equal", 0.5, test: 0.3)]
+        r = CompareAnalysis.recommend(c, ranking: [1, 2, 0], byValidation: true, relationships: nil)
+        XCTAssertEqual(r.winner, "mmoe+equal")
+        XCTAssertFalse(r.reasons.contains { $0.contains("seed spread of 0.00") }, "\(r.reasons)")
+        XCTAssert(r.reasons.contains { $0.contains("one seed: no spread measured") }, "\(r.reasons)")
+        XCTAssert(r.reasons.contains { $0.contains("on test it is at -0.22 Δm%") && $0.contains("disagrees with validation") }, "\(r.reasons)")
     }
 
     func testGroupSizes() throws {

@@ -18,6 +18,7 @@ struct Advise: ParsableCommand {
         var relationships: Relationships
         var data: DataSummary
         var shortlist: [Item]
+        var warnings: [String]
     }
 
     func validate() throws {
@@ -33,9 +34,14 @@ struct Advise: ParsableCommand {
             let result = try comparison.runJob(comparison.relationshipJob, resume: false, comm: comm)
             guard comm.isRoot, let rel = result.relationships, let data = result.data else { return }
             let list = Advice.shortlist(relationships: rel, data: data, kinds: cfg.tasks.map(\.kind))
+            var warnings: [String] = []
+            if rel.measuredSteps < Advice.fewMeasurements {
+                warnings.append("only \(rel.measuredSteps) measured steps: too few for the relationships and the shortlist to be trusted; raise compare.probe_epochs or lower compare.probe_every")
+                logger.warning("\(warnings[0])")
+            }
             if json {
                 let items = list.map { Output.Item(architecture: $0.candidate.architecture.rawValue, weighting: $0.candidate.weighting.rawValue, reason: $0.reason) }
-                print(try JSON.text(Output(relationships: rel, data: data, shortlist: items), pretty: true))
+                print(try JSON.text(Output(relationships: rel, data: data, shortlist: items, warnings: warnings), pretty: true))
                 return
             }
             print(AdviceText.render(rel, data: data, shortlist: list))
