@@ -546,6 +546,29 @@ final class BinaryTests: XCTestCase {
             try p.run(); p.waitUntilExit()
             XCTAssertEqual(p.terminationStatus, 0, "launch/check-report \(page)")
         }
+        // The check fails on the charts that once passed it: a row count on the axis of 0-1
+        // metrics, and bars that all have zero width.
+        let bar = { (label: String, width: Double) in
+            "<text class=\"l\">\(label)</text><rect class=\"bar\" x=\"1\" y=\"1\" width=\"\(width)\" height=\"10\"/>"
+        }
+        let mixed = "<svg aria-label=\"income\">" + bar("roc_auc", 1) + bar("labelled", 300) + "</svg>"
+        let flat = "<svg aria-label=\"flat\">" + bar("a", 1) + bar("b", 1) + "</svg>"
+        let lines = "<svg><polyline points=\"0,0 90,90\" stroke=\"#000\" stroke-width=\"20\"/></svg>"
+        for (name, body, expected) in [("mixed", mixed, "puts count, fraction on one axis"), ("flat", flat, "every one of its 2 bars has zero width")] {
+            let page = dir + "/\(name).html"
+            try "<html><body><h1>x</h1><div style=\"height:300px\"></div>\(body)\(lines)\(lines)</body></html>".write(toFile: page, atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.root + "/launch/check-report")
+            p.arguments = [page, dir + "/shot-\(name).png"]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 1, "check-report must fail on \(name): \(text)")
+            XCTAssert(text.contains(expected), text)
+        }
     }
 
     func testAdvisePrintsMeasurementsAndShortlist() throws {
