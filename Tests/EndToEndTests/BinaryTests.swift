@@ -474,6 +474,41 @@ final class BinaryTests: XCTestCase {
         XCTAssert(bad.stderr.contains("short.csv:1: expected") && bad.stderr.contains("--columns"), bad.stderr)
     }
 
+    /// Two data sets in different formats (a headerless quoted CSV, a TSV with a header) whose text
+    /// fields are named differently (title + description, sentence) train together from a config
+    /// alone, one shared text field and vocabulary; multi-task beside single-task.
+    func testTasksFromFilesInTheirOwnFormats() throws {
+        let dir = temporaryDirectory()
+        let config = Self.fixtures + "/two-formats.yaml"
+        let f = try run(["featurize", "--config", config])
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(f.stdout.utf8)) as? [String: Any])
+        let text = try XCTUnwrap((json["columns"] as? [String: Any])?["text"] as? [[String: Any]])
+        XCTAssertEqual(text.map { $0["name"] as? String }, ["text"], "one text field for both data sets")
+        XCTAssertEqual((json["rows"] as? [String: Int])?["train"], 800)
+        var tests: [String: [String: [String: Any]]] = [:]
+        for a in ["hard-sharing", "single-task"] {
+            let r = try run(["train", "--config", config, "--output", dir + "/" + a, "--architecture", a])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let s = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/\(a)/summary.json"))) as? [String: Any])
+            tests[a] = try XCTUnwrap(s["test"] as? [String: [String: Any]])
+        }
+        for (a, m) in tests {
+            let topic = try XCTUnwrap(m["topic"]?["accuracy"] as? Double), sentiment = try XCTUnwrap(m["sentiment"]?["roc_auc"] as? Double)
+            print("two formats, \(a): topic test accuracy \(topic), sentiment test roc_auc \(sentiment)")
+            XCTAssertGreaterThan(topic, 0.45, a)   // chance: 1/3; 20 % of the labels are noise
+            XCTAssertGreaterThan(sentiment, 0.7, a)
+        }
+        // A file of another format read with the wrong separator names the task's own key.
+        let wrong = try String(contentsOfFile: config, encoding: .utf8)
+            .replacingOccurrences(of: "      separator: \"\\t\"\n", with: "")
+            .replacingOccurrences(of: ": topics-", with: ": \(Self.fixtures)/topics-").replacingOccurrences(of: ": sentiment-", with: ": \(Self.fixtures)/sentiment-")
+        try wrong.write(toFile: dir + "/wrong.yaml", atomically: true, encoding: .utf8)
+        let bad = try run(["train", "--config", dir + "/wrong.yaml", "--output", dir + "/wrong"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssert(bad.stderr.contains("set tasks[1].data.separator: '\\t'") || bad.stderr.contains("tasks[1].data.separator"), bad.stderr)
+    }
+
     // MARK: compare and advise
 
     func compareConfig(_ dir: String, extra: String = "") throws -> String {

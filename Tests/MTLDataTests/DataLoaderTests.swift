@@ -53,6 +53,10 @@ final class DataLoaderTests: XCTestCase {
         XCTAssert(doubtful.warnings.contains { $0.contains("every labelled training row is negative") }, "\(doubtful.warnings)")
         XCTAssert(doubtful.warnings.contains { $0.contains("test data equals the training data") }, "\(doubtful.warnings)")
         XCTAssertTrue(try load("data: {train: train.csv}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n").warnings.isEmpty)
+        // An id column inferred as categorical is named, with data.drop.
+        Support.write("id,y\n" + (0..<100).map { "r\($0),\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n", to: dir + "/ids.csv")
+        let ids = try load("data: {train: ids.csv}\ntasks: [{name: y, column: y, kind: binary, positive: [a]}]\n")
+        XCTAssert(ids.warnings.contains { $0.contains("column 'id' has 100 distinct values in 100 training rows") && $0.contains("data.drop") }, "\(ids.warnings)")
     }
 
     /// A one-hot block too wide for this machine (every row a new value, rows x values x 4 bytes

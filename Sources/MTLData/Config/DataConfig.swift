@@ -56,8 +56,34 @@ public struct TaskFiles: Sendable, Equatable {
     public var train: String
     public var validation: String?
     public var test: String?
+    /// The files' own format where it differs from the top-level `data:` one (nil: as there).
+    public var separator: String? = nil
+    public var header: Bool? = nil
+    public var columns: [String]? = nil
+    public var quoting: Bool? = nil
+    public var comment: String? = nil
+    /// Cells that mean "missing" in these files (on top of the top-level `data.missing`).
+    public var missing: [String] = []
+    /// Columns of these files under the names the config uses (file name -> config name), so
+    /// data sets that name a field differently feed the same input (and share its vocabulary).
+    public var rename: [String: String] = [:]
+    /// New columns made of several of the files' columns joined by a space (text fields such as
+    /// title + description); the parts are dropped.
+    public var combine: [String: [String]] = [:]
     public init(train: String, validation: String? = nil, test: String? = nil) {
         self.train = train; self.validation = validation; self.test = test
+    }
+
+    /// The reading options of these files: their own where given, else the top-level ones.
+    public func format(over d: DataConfig) -> TextTable.Format {
+        var f = d.format
+        if let s = separator { f.separator = s == "\\t" ? UInt8(ascii: "\t") : (s.utf8.first ?? f.separator) }
+        if let h = header { f.header = h }
+        if header == true { f.columns = columns }
+        if let c = columns { f.columns = c }
+        if let q = quoting { f.quoting = q }
+        if let c = comment { f.comment = c }
+        return f
     }
 }
 

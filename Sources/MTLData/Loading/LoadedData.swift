@@ -36,23 +36,55 @@ public struct LoadedData {
     /// too): one input space the shared model reads for every task.
     static func loadPerTask(config: DataSource, preprocessor given: Preprocessor?, comm: Communicator?) throws -> LoadedData {
         let d = config.data
-        let format = d.format
         var skipped: [(String, Int, Int, String)] = []
         var digest: [String: UInt32] = [:]
         let filler = d.missing.first ?? ""
-        func read(_ path: String, _ tasks: [TaskConfig]) throws -> TextTable {
-            let t = try TextTable.read(path: config.resolve(path), format: format)
+        func read(_ path: String, _ files: TaskFiles, _ tasks: [TaskConfig]) throws -> TextTable {
+            // The key that sets these files' format: the task's own data section, or data.
+            let own = files.separator != nil || files.header != nil || files.columns != nil || files.quoting != nil || files.comment != nil
+            let key = "tasks[\(tasks.first.flatMap { t in config.tasks.firstIndex { $0.name == t.name } } ?? 0)].data"
+            let t: TextTable
+            do { t = try TextTable.read(path: config.resolve(path), format: files.format(over: d)) } catch let e as UserError {
+                throw UserError(e.message, hint: "these files' format is " + (own ? "set by \(key)" : "data's") + " (separator, header, columns, quoting, comment); "
+                                + "\(key) may set its own for these files only")
+            }
             digest[t.file] = t.contentChecksum
             if let first = t.skippedRows.first { skipped.append((t.file, t.skippedRows.count, first.line, first.reason)) }
-            var names = t.columnNames
+            var names = t.columnNames, columns = t.columns
+            // These files' own missing markers become the shared one.
+            let ownMissing = Set(files.missing)
+            if !ownMissing.isEmpty { columns = columns.map { $0.map { ownMissing.contains($0) ? filler : $0 } } }
+            for (target, parts) in files.combine.sorted(by: { $0.key < $1.key }) {
+                let idx = try parts.map { p -> Int in
+                    guard let i = names.firstIndex(of: p) else {
+                        throw UserError("\(t.file): \(key).combine.\(target) names column '\(p)', which the file does not have",
+                                        hint: t.separatorHint(key: "\(key).separator") ?? "columns are: \(names.joined(separator: ", "))")
+                    }
+                    return i
+                }
+                let joined = (0..<t.rowCount).map { r in idx.map { columns[$0][r] }.filter { $0 != filler }.joined(separator: " ") }
+                for i in idx.sorted(by: >) { names.remove(at: i); columns.remove(at: i) }
+                names.append(target)
+                columns.append(joined)
+            }
+            for (from, to) in files.rename {
+                guard let i = names.firstIndex(of: from) else {
+                    throw UserError("\(t.file): \(key).rename names column '\(from)', which the file does not have",
+                                    hint: t.separatorHint(key: "\(key).separator") ?? "columns are: \(names.joined(separator: ", "))")
+                }
+                names[i] = to
+            }
+            guard Set(names).count == names.count else {
+                throw UserError("\(t.file): after \(key).rename and combine two columns are named alike: \(names)", hint: "give each column one name")
+            }
             for task in tasks {
-                guard let c = t.columnIndex(task.column) else {
+                guard let c = names.firstIndex(of: task.column) else {
                     throw UserError("\(t.file): task '\(task.name)': label column '\(task.column)' is not in the file",
-                                    hint: t.separatorHint ?? "columns are: \(t.columnNames.joined(separator: ", "))")
+                                    hint: t.separatorHint(key: "\(key).separator") ?? "columns are: \(names.joined(separator: ", "))")
                 }
                 names[c] = labelColumn(task.name)
             }
-            return TextTable(file: t.file, columnNames: names, columns: t.columns, lines: t.lines)
+            return TextTable(file: t.file, columnNames: names, columns: columns, lines: t.lines)
         }
         var sources: [(files: TaskFiles, tasks: [Int])] = []
         for (i, task) in config.tasks.enumerated() {
@@ -64,12 +96,12 @@ public struct LoadedData {
         var taskRows: [Range<Int>] = []
         for source in sources {
             let f = source.files, tasks = source.tasks.map { config.tasks[$0] }
-            let tr = try read(f.train, tasks)
+            let tr = try read(f.train, f, tasks)
             guard tr.rowCount > 0 else { throw UserError("\(tr.file): the training file has no rows") }
             taskRows.append((taskRows.last?.upperBound ?? 0)..<((taskRows.last?.upperBound ?? 0) + tr.rowCount))
             trains.append(tr)
-            if let v = f.validation { validations.append(try read(v, tasks)) }
-            if let t = f.test { tests.append(try read(t, tasks)) }
+            if let v = f.validation { validations.append(try read(v, f, tasks)) }
+            if let t = f.test { tests.append(try read(t, f, tasks)) }
         }
         var effective = config
         effective.tasks = config.tasks.map { var t = $0; t.column = labelColumn($0.name); return t }
@@ -177,6 +209,12 @@ public struct LoadedData {
     /// Checks what would make training meaningless (errors) or doubtful (warnings).
     mutating func check(_ config: DataSource) throws {
         let tasks = preprocessor.tasks
+        // A categorical column with (nearly) a value per row is an id or a free-text field, not a
+        // category: one-hot it and the model learns the rows by heart.
+        for c in preprocessor.categorical where c.vocabulary.count >= 50 && Double(c.vocabulary.count) > 0.5 * Double(train.rows) {
+            warnings.append("column '\(c.name)' has \(c.vocabulary.count) distinct values in \(train.rows) training rows, nearly one per row: it looks like an id or free text, "
+                            + "and is encoded as \(c.buckets) \(preprocessor.encoding == .onehot ? "one-hot features" : "embedding rows") (list it in data.drop, or in data.text if it is text)")
+        }
         for (t, task) in tasks.enumerated() {
             guard train.labelCounts[t] > 0 else {
                 throw UserError("\(config.configPath): task '\(task.name)' has no labels in the training split (column '\(task.column)')",

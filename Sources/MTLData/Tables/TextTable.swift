@@ -289,10 +289,13 @@ public struct TextTable {
 extension TextTable {
     /// When the file looks split at the wrong character (one column whose name holds ';', a tab
     /// or '|'), what to set; nil otherwise.
-    public var separatorHint: String? {
+    public var separatorHint: String? { separatorHint(key: "data.separator") }
+
+    /// The same, naming the config key that sets this file's separator.
+    public func separatorHint(key: String) -> String? {
         guard columnNames.count == 1, let name = columnNames.first else { return nil }
-        for (c, shown) in [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'")] where name.contains(c) {
-            return "the file has one column named '\(name.prefix(60))': its fields seem to be separated by \(shown); set data.separator: \(shown)"
+        for (c, shown) in [(";", "';'"), ("\t", "'\\t'"), ("|", "'|'"), (",", "','")] where name.contains(c) {
+            return "the file has one column named '\(name.prefix(60))': its fields seem to be separated by \(shown); set \(key): \(shown)"
         }
         return nil
     }

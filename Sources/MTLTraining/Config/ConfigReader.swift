@@ -100,6 +100,36 @@ struct ConfigReader {
         }
     }
 
+    /// An optional boolean.
+    mutating func bool(_ k: String) throws -> Bool? {
+        guard raw(k) != nil else { return nil }
+        return try bool(k, default: false)
+    }
+
+    /// Every key of this mapping with a single value (a name -> name table); all are read.
+    mutating func stringMap() throws -> [String: String] {
+        guard let m = node.mapping else { throw UserError("\(Self.location(file, node)): config key '\(path)' must be a mapping of names to names") }
+        var out: [String: String] = [:]
+        for (k, _) in m {
+            guard let name = k.string, let v = try string(name) else { throw UserError("\(Self.location(file, k)): config key '\(path)' must map names to names") }
+            out[name] = v
+        }
+        return out
+    }
+
+    /// Every key of this mapping with a list of names (one scalar counts as a list of one).
+    mutating func listMap() throws -> [String: [String]] {
+        guard let m = node.mapping else { throw UserError("\(Self.location(file, node)): config key '\(path)' must be a mapping of names to lists of names") }
+        var out: [String: [String]] = [:]
+        for (k, _) in m {
+            guard let name = k.string, let v = try strings(name), !v.isEmpty else {
+                throw UserError("\(Self.location(file, k)): config key '\(path)' must map names to lists of column names")
+            }
+            out[name] = v
+        }
+        return out
+    }
+
     /// A list of scalars; a single scalar is taken as a list of one.
     mutating func strings(_ k: String) throws -> [String]? {
         guard let v = raw(k) else { return nil }

@@ -118,8 +118,24 @@ extension ConfigReader {
         }
         if var td = try child("data") {
             guard let tr = try td.string("train") else { throw td.fail("train", nil, "is missing", hint: "give task '\(name)' its training file") }
-            task.files = TaskFiles(train: tr, validation: try td.string("validation"), test: try td.string("test"))
+            var files = TaskFiles(train: tr, validation: try td.string("validation"), test: try td.string("test"))
+            // The files' own format, where it differs from data's.
+            files.separator = try td.string("separator")
+            if let s = files.separator, s.unicodeScalars.count != 1 && s != "\\t" {
+                throw td.fail("separator", td.node(of: "separator"), "must be one character (or \\t)")
+            }
+            files.header = try td.bool("header")
+            files.columns = try td.strings("columns")
+            if files.header == false && files.columns == nil {
+                throw td.fail("columns", td.node(of: "header"), "is required when header is false", hint: "list these files' column names in file order")
+            }
+            files.quoting = try td.bool("quoting")
+            files.comment = try td.string("comment")
+            files.missing = try td.strings("missing") ?? []
+            if var rn = try td.child("rename") { files.rename = try rn.stringMap() }
+            if var cb = try td.child("combine") { files.combine = try cb.listMap() }
             try td.finish()
+            task.files = files
         }
         if kind == .multilabel {
             task.labelSeparator = try string("label_separator", default: ",")

@@ -61,7 +61,7 @@ public final class TrainingRun {
                                        what: "the config's run flags (--resume, --stop-after-epochs, the time budget)")
         if comm.isRoot {
             let counts = { (s: EncodedSplit?) in s.map { "\($0.rows) rows, labelled " + zip(data.preprocessor.tasks, $0.labelCounts).map { "\($0.name) \($1)" }.joined(separator: ", ") } ?? "none" }
-            logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth); loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+            logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth) dense + \(data.preprocessor.sparseWidth) sparse; loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
             logger.info("columns: \(data.preprocessor.columnSummary)")
             logger.info("model: \(config.model.architecture.rawValue), \(trainer.parameterCount) parameters; \(comm.size) rank(s), global batch \(config.training.batchSize), \(trainer.stepsPerEpoch) steps per epoch")
             let w = trainer.weighting
