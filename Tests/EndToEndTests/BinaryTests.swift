@@ -113,7 +113,7 @@ final class BinaryTests: XCTestCase {
         let dir = temporaryDirectory()
         let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
             .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
-            .replacingOccurrences(of: "  optimizer: adam", with: "  optimizer: adam\n  collective_timeout: 4")
+            .replacingOccurrences(of: "  optimizer: adam", with: "  optimizer: adam\n  collective_timeout: 4\n  patience: 0")
             .replacingOccurrences(of: "epochs: 2", with: "epochs: 100000")
         try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let p = Process()
@@ -472,6 +472,30 @@ final class BinaryTests: XCTestCase {
         let bad = try run(["predict", "--checkpoint", ck, "--input", dir + "/short.csv", "--output", "-"])
         XCTAssertEqual(bad.status, 1)
         XCTAssert(bad.stderr.contains("short.csv:1: expected") && bad.stderr.contains("--columns"), bad.stderr)
+    }
+
+    /// Early stopping: with a learning rate of 0 the validation value never improves after epoch 1,
+    /// so `patience: 2` ends a 10-epoch run after epoch 3 with exit 0; `--resume` then does nothing.
+    func testPatienceEndsTrainingAndResumeKeepsIt() throws {
+        let dir = temporaryDirectory()
+        let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
+            .replacingOccurrences(of: "  learning_rate: 0.01", with: "  learning_rate: 0\n  patience: 2")
+            .replacingOccurrences(of: "epochs: 2", with: "epochs: 10")
+        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let r = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/out"], ranks: 2)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stderr.contains("for 2 epochs (best: epoch 1): training ends after epoch 3 of 10 (training.patience)"), r.stderr)
+        func summary() throws -> [String: Any] {
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/out/summary.json"))) as? [String: Any])
+        }
+        XCTAssertEqual(try summary()["epochs"] as? Int, 3)
+        XCTAssertEqual(try summary()["stopped_by_patience"] as? Bool, true)
+        XCTAssertEqual(try summary()["best_epoch"] as? Int, 1)
+        let again = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/out", "--resume"], ranks: 2)
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssert(again.stderr.contains("already complete"), again.stderr)
+        XCTAssertEqual(try summary()["epochs"] as? Int, 3)
     }
 
     /// Two data sets in different formats (a headerless quoted CSV, a TSV with a header) whose text

@@ -53,6 +53,9 @@ public struct TrainingConfig: Sendable, Equatable {
     /// as having lost it (0: only `collectiveTimeout`). A slow rank keeps beating; a stopped
     /// process or a lost host does not.
     public var heartbeatTimeout: Double = 20
+    /// Early stopping: training ends after this many epochs without an improvement of
+    /// `checkpoint.best_metric` on the validation split (0: never; no effect without one).
+    public var patience: Int = 10
 
     public init() {}
 }
@@ -89,6 +92,7 @@ extension ConfigReader {
         t.sampling.stepsPerEpoch = try int("steps_per_epoch", default: 0, min: 0, max: ConfigLimits.steps)
         t.collectiveTimeout = try double("collective_timeout", default: t.collectiveTimeout, range: 0...1e7)
         t.heartbeatTimeout = try double("heartbeat_timeout", default: t.heartbeatTimeout, range: 0...1e7)
+        t.patience = try int("patience", default: t.patience, min: 0, max: ConfigLimits.epochs)
         if let e = t.sampling.epochTask, !tasks.contains(where: { $0.name == e }) {
             throw fail("epoch_task", nil, "names no task ('\(e)')", hint: "tasks: \(tasks.map(\.name).joined(separator: ", "))")
         }

@@ -19,6 +19,8 @@ public struct RunSummary: Codable, Sendable {
     public var bestEpoch: Int?
     /// Set when `compare.seconds` ended the run before its epochs.
     public var stoppedByTimeBudget: Bool?
+    /// Set when `training.patience` epochs passed without a better validation value.
+    public var stoppedByPatience: Bool?
     /// How many invocations the run took (`--stop-after-epochs` and `--resume`); wall time and
     /// samples/s add up all of them.
     public var pieces: Int?
@@ -35,7 +37,7 @@ public struct RunSummary: Codable, Sendable {
         case config, architecture, weighting, epochs, steps, parameters, history, validation, test
         case worldSize = "world_size", wallSeconds = "wall_seconds", samplesPerSecond = "samples_per_second"
         case bestMetric = "best_metric", bestValue = "best_value", bestEpoch = "best_epoch"
-        case stoppedByTimeBudget = "stopped_by_time_budget", testParameters = "test_parameters", pieces
+        case stoppedByTimeBudget = "stopped_by_time_budget", stoppedByPatience = "stopped_by_patience", testParameters = "test_parameters", pieces
     }
 
     public init(config: String, architecture: Architecture, worldSize: Int, weighting: WeightingMethod, epochs: Int, steps: Int,

@@ -30,6 +30,15 @@ public final class TrainingRun {
     let logger: Logger
     var metricLines: [MetricsLine] = []
     var budgetReached = false
+    var patienceReached = false
+
+    /// Whether `training.patience` epochs have passed without a better validation value (every
+    /// rank knows the best epoch: it is broadcast at start and after each epoch).
+    func patienceRunsOut() -> Bool {
+        let t = trainer, p = t.config.training.patience
+        guard p > 0, t.data.validation != nil, let b = t.best else { return false }
+        return t.epoch - b.epoch >= p
+    }
     /// Set when this invocation ended before the run's last epoch (`--stop-after-epochs`): the
     /// run is to be resumed (the command exits with `TrainingRun.resumeExitCode`).
     public private(set) var stoppedEarly = false
@@ -184,7 +193,7 @@ public final class TrainingRun {
         let last = min(total, t.epoch + (options.stopAfterEpochs ?? total))
         let log = logger
         let progress = comm.isRoot ? ProgressReporter(epochs: total, tasks: t.tasks.map(\.name), style: options.progress) { log.info("\($0)") } : nil
-        if options.resume && t.epoch >= total, FileManager.default.fileExists(atPath: summaryPath) {
+        if options.resume && (t.epoch >= total || patienceRunsOut()), FileManager.default.fileExists(atPath: summaryPath) {
             // Already complete: nothing to train, and the summary stays as it is.
             guard comm.isRoot, let data = FileManager.default.contents(atPath: summaryPath) else { return nil }
             logger.info("the run in \(options.output) is already complete (epoch \(t.epoch) of \(total)); nothing to do")
@@ -192,7 +201,9 @@ public final class TrainingRun {
         }
         let started = Date()
         invocationStart = started
-        while t.epoch < last {
+        // A run resumed after its patience ran out (but before its summary was written) ends here.
+        if patienceRunsOut() && t.epoch < total { patienceReached = true }
+        while t.epoch < last && !patienceReached {
             progress?.begin(epoch: t.epoch + 1)
             let epochStart = Date()
             guard let losses = try t.trainEpoch(progress: progress) else {
@@ -212,6 +223,19 @@ public final class TrainingRun {
                 stoppedEarly = true
                 return nil
             }
+            if t.config.training.patience > 0 && t.data.validation != nil {
+                // Rank 0 alone evaluates: its best epoch goes to every rank, which then decide alike.
+                var best = [Double(t.best?.epoch ?? -1), t.best?.value ?? .nan]
+                try best.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
+                if best[0] >= 0 { t.best = (best[1], Int(best[0])) }
+                if patienceRunsOut() && t.epoch < total {
+                    if comm.isRoot {
+                        logger.info("no better validation \(t.config.checkpoint.bestMetric.description) for \(t.config.training.patience) epochs (best: epoch \(t.best?.epoch ?? 0)): training ends after epoch \(t.epoch) of \(total) (training.patience)")
+                    }
+                    patienceReached = true
+                    break
+                }
+            }
             if let budget = options.maxSeconds {
                 // Rank 0's clock decides, so every rank stops after the same epoch.
                 var spent = [Date().timeIntervalSince(started)]
@@ -224,7 +248,7 @@ public final class TrainingRun {
             }
         }
         let wall = Date().timeIntervalSince(started)
-        guard t.epoch >= total || budgetReached else {
+        guard t.epoch >= total || budgetReached || patienceReached else {
             if comm.isRoot { logger.info("stopped after epoch \(t.epoch) of \(total) as asked; continue with --resume") }
             stoppedEarly = true
             return nil
@@ -341,6 +365,7 @@ public final class TrainingRun {
                                  wallSeconds: wallSeconds, samplesPerSecond: wallSeconds > 0 ? Double(trainedSamples) / wallSeconds : 0,
                                  bestMetric: t.config.checkpoint.bestMetric.description)
         if budgetReached { summary.stoppedByTimeBudget = true }
+        if patienceReached || (t.epoch < t.config.training.epochs && patienceRunsOut()) { summary.stoppedByPatience = true }
         summary.pieces = prior.pieces + 1
         if let b = t.best { summary.bestValue = b.value; summary.bestEpoch = b.epoch }
         // Per task: the validation metrics of every epoch (learning curves) and those of the best epoch.
