@@ -163,7 +163,7 @@ final class BinaryTests: XCTestCase {
         let dir = temporaryDirectory()
         let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
             .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
-            .replacingOccurrences(of: "epochs: 2", with: "epochs: 30")
+            .replacingOccurrences(of: "epochs: 2", with: "epochs: 30\n  patience: 0")
         try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
         let full = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/a"], ranks: 2)
         XCTAssertEqual(full.status, 0, full.stderr)
