@@ -87,6 +87,11 @@ final class TextAndSparseTests: XCTestCase {
         adamLazy.training.sparseUpdates = .lazy
         let ad = parameterBytes(try train(adam)), az = parameterBytes(try train(adamLazy))
         XCTAssertTrue(tables.contains { ad[$0] != az[$0] }, "Adam: lazy rows keep their momentum's pull out")
+        // The default, auto, is dense below a million table parameters (this fixture's tables).
+        XCTAssertEqual(adam.training.sparseUpdates, .auto)
+        var adamDense = adam
+        adamDense.training.sparseUpdates = .dense
+        XCTAssertEqual(ad, parameterBytes(try train(adamDense)), "auto on a small table is dense")
         let (x, y) = try Support.uninterruptedAndResumed(adamLazy)
         XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "lazy Adam resumes exactly")
     }

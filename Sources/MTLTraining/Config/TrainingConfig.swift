@@ -19,11 +19,17 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
 
 /// Which parameters the optimizer updates each step (`training.sparse_updates`).
 public enum SparseUpdates: String, CaseIterable, Sendable {
+    /// `lazy` when the sparse projection tables hold at least `autoLazyParameters` parameters
+    /// (where dense updates of every row cost most of a step), else `dense`.
+    case auto
     /// Every parameter every step.
     case dense
     /// Only the rows of a sparse projection table that the step's global batch touches (their
     /// momentum and weight decay wait until they are touched again).
     case lazy
+
+    /// The table size from which `auto` updates lazily.
+    public static let autoLazyParameters = 1_000_000
 }
 
 /// The config's `training:` section.
@@ -43,7 +49,7 @@ public struct TrainingConfig: Sendable, Equatable {
     public var minLearningRate: Double = 0
     public var seed: UInt64 = 0
     public var threads: Int = 1
-    public var sparseUpdates: SparseUpdates = .dense
+    public var sparseUpdates: SparseUpdates = .auto
     /// Tasks with their own data sets: how a global batch mixes them, and what an epoch is.
     public var sampling = SamplingConfig()
     /// Seconds a collective may take before the job is ended as hung (0: no bound). It must

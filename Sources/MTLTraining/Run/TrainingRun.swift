@@ -89,6 +89,12 @@ public final class TrainingRun {
             }
             line += "; extra communication per step: \(Self.communicationNote(trainer))"
             logger.info("\(line)")
+            let table = trainer.sparseTables.reduce(0) { $0 + $1.count }
+            if table > 0 {
+                let how = trainer.lazyRows ? "lazy (only the table rows a batch touches)" : "dense"
+                let why = config.training.sparseUpdates == .auto ? " (training.sparse_updates: auto, lazy from \(SparseUpdates.autoLazyParameters))" : ""
+                logger.info("sparse updates: \(how) for \(table) parameters in sparse tables\(why)")
+            }
         }
         if options.resume { try resume() }
     }

@@ -120,7 +120,14 @@ public final class Trainer {
         weightSums = EpochWeights(tasks: tasks.count)
         sparseTables = model.store.entries.filter { $0.name.hasSuffix("sparse.weight") }
         nonTableEntries = model.store.entries.filter { !$0.name.hasSuffix("sparse.weight") }
-        lazyRows = t.sparseUpdates == .lazy && !sparseTables.isEmpty && data.train.sparse != nil
+        let tableParameters = sparseTables.reduce(0) { $0 + $1.count }
+        let lazy: Bool
+        switch t.sparseUpdates {
+        case .lazy: lazy = true
+        case .dense: lazy = false
+        case .auto: lazy = tableParameters >= SparseUpdates.autoLazyParameters
+        }
+        lazyRows = lazy && !sparseTables.isEmpty && data.train.sparse != nil
         synchronizer = GradientSynchronizer(comm: comm, store: model.store, sparseTables: sparseTables)
         if weighting.combinesGradients {
             zeroOutputs = tasks.map { FloatBuffer(count: members * capacity * $0.outputs) }
