@@ -51,6 +51,13 @@ final class ProgressTests: XCTestCase {
             p.update(done: done, total: 100, losses: [0.5])
         }
         XCTAssertEqual(lines.count, 2, "\(lines)")
+        // `due` says when an update would write, so the trainer builds the losses only then.
+        clock.t = 80
+        XCTAssertFalse(p.due(done: 95, total: 100))
+        clock.t = 93
+        XCTAssertTrue(p.due(done: 95, total: 100))
+        XCTAssertFalse(p.due(done: 100, total: 100), "the epoch's own line follows its end")
+        XCTAssertFalse(ProgressReporter(epochs: 1, tasks: [], style: .none) { _ in }.due(done: 1, total: 2))
         XCTAssertEqual(lines.first, "epoch 1/2: 70% (70/100 samples), 1 samples/s, loss y 0.5, 0:31 elapsed, left: epoch 0:31, run 2:14")
     }
 }

@@ -110,6 +110,15 @@ public final class ProgressReporter {
     /// The epoch starts with `done` samples already trained (resumed from a mid-epoch checkpoint).
     public func starting(at done: Int) { baseDone = done }
 
+    /// Whether an `update` now would draw or write (so the caller builds the losses only then).
+    public func due(done: Int, total: Int) -> Bool {
+        switch style {
+        case .none: return false
+        case .bar: return done == total || now() - lastDraw >= 0.2
+        case .log(let every): return lastDraw == -Double.infinity || (done < total && now() - lastDraw >= every)
+        }
+    }
+
     /// After a step: `done` of `total` samples of the epoch, `losses` the running mean loss per
     /// task (NaN: no labelled row yet).
     public func update(done: Int, total: Int, losses: [Double]) {

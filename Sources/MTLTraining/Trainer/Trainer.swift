@@ -284,8 +284,9 @@ public final class Trainer {
         for s in positionInEpoch..<steps {
             let loss = try trainStep(order: order, batchIndex: s)
             samples += shard(step: s, rows: order.count).globalCount
-            if let progress {
-                // The running mean loss per task of this rank's shard so far.
+            if let progress, progress.due(done: samples, total: order.count) {
+                // The running mean loss per task of this rank's shard so far (built only when
+                // the reporter draws, so a step allocates nothing for it otherwise).
                 progress.update(done: samples, total: order.count,
                                 losses: tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan })
             }
