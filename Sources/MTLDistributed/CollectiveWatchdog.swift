@@ -88,12 +88,12 @@ public final class CollectiveWatchdog: Sendable {
             let silent = silence > 0 && waited > silence + grace ? liveness?.silentRanks(longerThan: silence) ?? [] : []
             let timedOut = timeout > 0 && waited > timeout + grace
             guard (timedOut || !silent.isEmpty), call.load(ordering: .acquiring) == k else { continue }
-            end(call: k, waited: waited, silent: timedOut ? liveness?.silentRanks(longerThan: 2 * Double(Self.beat)) ?? [] : silent)
+            end(call: k, waited: waited, silent: timedOut ? liveness?.silentRanks(longerThan: Self.namedSilence) ?? [] : silent)
         }
     }
 
-    /// Heartbeats come every half second or so: two missed ones are worth naming.
-    static let beat = 1
+    /// Heartbeats come every half second: a rank silent for this long (four missed) is named.
+    static let namedSilence = 2.0
 
     private func end(call k: Int, waited: Double, silent: [(rank: Int, seconds: Double)]) -> Never {
         let w = who.withLock { $0 }

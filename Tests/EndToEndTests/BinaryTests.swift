@@ -19,14 +19,20 @@ final class BinaryTests: XCTestCase {
     /// seconds is killed and fails the test, so a hang cannot stall the suite.
     func run(_ arguments: [String], ranks: Int? = nil, timeout: Double = 300, file: StaticString = #filePath, line: UInt = #line) throws -> Result {
         XCTAssert(FileManager.default.isExecutableFile(atPath: Self.binary), "build the binary first: swift build (\(Self.binary))")
-        let p = Process()
         if let n = ranks {
-            p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
-            p.arguments = ["-n", String(n), Self.binary] + arguments
-        } else {
-            p.executableURL = URL(fileURLWithPath: Self.binary)
-            p.arguments = arguments
+            return try Self.execute(Self.root + "/launch/mpirun", ["-n", String(n), Self.binary] + arguments, timeout: timeout, file: file, line: line)
         }
+        return try Self.execute(Self.binary, arguments, timeout: timeout, file: file, line: line)
+    }
+
+    /// Runs any program (a path, or a name looked up on PATH) to its end and returns its exit
+    /// status and output; one still going after `timeout` seconds is ended and fails the test.
+    static func execute(_ program: String, _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300,
+                        file: StaticString = #filePath, line: UInt = #line) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : "/usr/bin/env")
+        p.arguments = program.hasPrefix("/") ? arguments : [program] + arguments
+        if let e = environment { p.environment = e }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -46,6 +52,16 @@ final class BinaryTests: XCTestCase {
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
                       stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// The mixed fixture with its data path made absolute and `replacements` applied, written to
+    /// `dir/c.yaml`; returns that path.
+    static func mixedConfig(in dir: String, _ replacements: [(String, String)]) throws -> String {
+        var text = try String(contentsOfFile: fixtures + "/mixed.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(fixtures)/mixed.csv")
+        for (a, b) in replacements { text = text.replacingOccurrences(of: a, with: b) }
+        try text.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        return dir + "/c.yaml"
     }
 
     func temporaryDirectory() -> String {
@@ -111,11 +127,7 @@ final class BinaryTests: XCTestCase {
     /// fell silent and its host, the call, the epoch and step, and the job's hosts.
     func testStoppedRankEndsTheJob() throws {
         let dir = temporaryDirectory()
-        let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
-            .replacingOccurrences(of: "  optimizer: adam", with: "  optimizer: adam\n  collective_timeout: 4\n  patience: 0")
-            .replacingOccurrences(of: "epochs: 2", with: "epochs: 100000")
-        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        _ = try Self.mixedConfig(in: dir, [("  optimizer: adam", "  optimizer: adam\n  collective_timeout: 4\n  patience: 0"), ("epochs: 2", "epochs: 100000")])
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.root + "/launch/mpirun")
         p.arguments = ["-n", "2", Self.binary, "train", "--config", dir + "/c.yaml", "--output", dir + "/out"]
@@ -161,10 +173,7 @@ final class BinaryTests: XCTestCase {
     /// mid-epoch checkpoint's exactness is tested in process: CheckpointTests.)
     func testSignalStopsAtAStepAndResumesExactly() throws {
         let dir = temporaryDirectory()
-        let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
-            .replacingOccurrences(of: "epochs: 2", with: "epochs: 30\n  patience: 0")
-        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        _ = try Self.mixedConfig(in: dir, [("epochs: 2", "epochs: 30\n  patience: 0")])
         let full = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/a"], ranks: 2)
         XCTAssertEqual(full.status, 0, full.stderr)
         let p = Process()
@@ -478,11 +487,7 @@ final class BinaryTests: XCTestCase {
     /// so `patience: 2` ends a 10-epoch run after epoch 3 with exit 0; `--resume` then does nothing.
     func testPatienceEndsTrainingAndResumeKeepsIt() throws {
         let dir = temporaryDirectory()
-        let config = try String(contentsOfFile: Self.fixtures + "/mixed.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(Self.fixtures)/mixed.csv")
-            .replacingOccurrences(of: "  learning_rate: 0.01", with: "  learning_rate: 0\n  patience: 2")
-            .replacingOccurrences(of: "epochs: 2", with: "epochs: 10")
-        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        _ = try Self.mixedConfig(in: dir, [("  learning_rate: 0.01", "  learning_rate: 0\n  patience: 2"), ("epochs: 2", "epochs: 10")])
         let r = try run(["train", "--config", dir + "/c.yaml", "--output", dir + "/out"], ranks: 2)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssert(r.stderr.contains("for 2 epochs (best: epoch 1): training ends after epoch 3 of 10 (training.patience)"), r.stderr)
@@ -616,17 +621,9 @@ final class BinaryTests: XCTestCase {
         for (name, body, expected) in [("mixed", mixed, "puts count, fraction on one axis"), ("flat", flat, "every one of its 2 bars has zero width")] {
             let page = dir + "/\(name).html"
             try "<html><body><h1>x</h1><div style=\"height:300px\"></div>\(body)\(lines)\(lines)</body></html>".write(toFile: page, atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: Self.root + "/launch/check-report")
-            p.arguments = [page, dir + "/shot-\(name).png"]
-            let err = Pipe()
-            p.standardError = err
-            p.standardOutput = FileHandle.nullDevice
-            try p.run()
-            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 1, "check-report must fail on \(name): \(text)")
-            XCTAssert(text.contains(expected), text)
+            let r = try Self.execute(Self.root + "/launch/check-report", [page, dir + "/shot-\(name).png"])
+            XCTAssertEqual(r.status, 1, "check-report must fail on \(name): \(r.stderr)")
+            XCTAssert(r.stderr.contains(expected), r.stderr)
         }
     }
 

@@ -10,36 +10,19 @@ final class ExampleTests: XCTestCase {
         let env = ProcessInfo.processInfo.environment
         var python = env["MTL_PYTHON"] ?? ""
         if python.isEmpty {
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            probe.arguments = ["python3", "-c", "import numpy, safetensors"]
-            probe.standardError = FileHandle.nullDevice
-            try? probe.run()
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 { python = "python3" }
+            if (try? BinaryTests.execute("python3", ["-c", "import numpy, safetensors"]))?.status == 0 { python = "python3" }
         }
         try XCTSkipIf(python.isEmpty, "no Python with numpy and safetensors (run launch/python-env, or set MTL_PYTHON): examples/predict_numpy.py not checked")
         let dir = NSTemporaryDirectory() + "mtl-example-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let csv = BinaryTests.fixtures + "/mixed.csv"
-        let config = try String(contentsOfFile: BinaryTests.fixtures + "/mixed.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "train: mixed.csv", with: "train: \(csv)")
-            .replacingOccurrences(of: "categorical_encoding: embedding", with: "categorical_encoding: onehot")
-        try config.write(toFile: dir + "/c.yaml", atomically: true, encoding: .utf8)
+        let config = try BinaryTests.mixedConfig(in: dir, [("categorical_encoding: embedding", "categorical_encoding: onehot")])
         func run(_ exe: String, _ args: [String]) throws -> (Int32, String, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe.hasPrefix("/") ? exe : "/usr/bin/env")
-            p.arguments = exe.hasPrefix("/") ? args : [exe] + args
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            try p.run()
-            let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-            p.waitUntilExit()
-            return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+            let r = try BinaryTests.execute(exe, args)
+            return (r.status, r.stdout, r.stderr)
         }
-        let t = try run(BinaryTests.binary, ["train", "--config", dir + "/c.yaml", "--output", dir + "/run"])
+        let t = try run(BinaryTests.binary, ["train", "--config", config, "--output", dir + "/run"])
         XCTAssertEqual(t.0, 0, t.2)
         let ck = dir + "/run/checkpoints/best.safetensors"
         let p = try run(BinaryTests.binary, ["predict", "--checkpoint", ck, "--input", csv, "--output", "-"])

@@ -44,14 +44,8 @@ final class RestartTests: XCTestCase {
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 0, log())
         XCTAssert(log().contains("resuming from the newest intact checkpoint on 2 rank(s)"), log())
-        let q = Process()
-        q.executableURL = URL(fileURLWithPath: BinaryTests.root + "/launch/mpirun")
-        q.arguments = ["-n", "2", bin, "train", "--config", config, "--output", left, "--epochs", "3", "--resume"]
-        q.standardOutput = FileHandle.nullDevice
-        q.standardError = FileHandle.nullDevice
-        try q.run()
-        q.waitUntilExit()
-        XCTAssertEqual(q.terminationStatus, 0)
+        let q = try BinaryTests.execute(BinaryTests.root + "/launch/mpirun", ["-n", "2", bin, "train", "--config", config, "--output", left, "--epochs", "3", "--resume"])
+        XCTAssertEqual(q.status, 0, q.stderr)
         let a = try TensorFile(path: out + "/checkpoints/epoch-0003.safetensors")
         let b = try TensorFile(path: left + "/checkpoints/epoch-0003.safetensors")
         XCTAssertFalse(a.order.isEmpty)

@@ -282,7 +282,7 @@ public final class Trainer {
         var samples = (0..<positionInEpoch).reduce(0) { $0 + shard(step: $1, rows: order.count).globalCount }
         progress?.starting(at: samples)
         for s in positionInEpoch..<steps {
-            let loss = try trainStep(order: order, batchIndex: s)
+            try trainStep(order: order, batchIndex: s)
             samples += shard(step: s, rows: order.count).globalCount
             if let progress, progress.due(done: samples, total: order.count) {
                 // The running mean loss per task of this rank's shard so far (built only when
@@ -290,7 +290,6 @@ public final class Trainer {
                 progress.update(done: samples, total: order.count,
                                 losses: tasks.indices.map { epochLoss[2 * $0 + 1] > 0 ? epochLoss[2 * $0] / epochLoss[2 * $0 + 1] : .nan })
             }
-            _ = loss
             if try stopRequested() && s + 1 < steps {
                 positionInEpoch = s + 1
                 return nil
