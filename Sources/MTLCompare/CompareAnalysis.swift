@@ -10,12 +10,17 @@ import MTLWeighting
 /// task the metrics' mean and spread over seeds, Δm% against the single-task baseline, cost,
 /// and the recommendation with its reasons.
 public struct CompareAnalysis {
-    /// A figure's mean, standard deviation and count over seeds (NaN where none was finite).
+    /// A figure's mean, standard deviation, count over replicates, and the half-width of its
+    /// 95 % confidence interval (Student's t; NaN with fewer than 2 replicates).
     public struct Stat: Codable, Sendable {
         @NaNAsNull public var mean: Double
         @NaNAsNull public var std: Double
         public var n: Int
-        public init(mean: Double, std: Double, n: Int) { self.mean = mean; self.std = std; self.n = n }
+        @NaNAsNull public var ci95: Double
+        public init(mean: Double, std: Double, n: Int, ci95: Double = .nan) { self.mean = mean; self.std = std; self.n = n; self.ci95 = ci95 }
+        /// Whether the interval excludes 0 (false without an interval).
+        public var beyondZero: Bool { ci95.isFinite && abs(mean) > ci95 }
+        enum CodingKeys: String, CodingKey { case mean, std, n, ci95 = "ci95" }
     }
     public struct Candidate {
         public var name: String
@@ -25,15 +30,20 @@ public struct CompareAnalysis {
         public var parameters: Int
         public var wallSeconds: Double
         public var samplesPerSecond: Double
-        /// task -> metric -> statistic over seeds.
+        /// task -> metric -> statistic over replicates.
         public var test: [String: [Metric: Stat]]
         public var validation: [String: [Metric: Stat]]
+        /// Δm% against the baseline, paired replicate by replicate.
         public var deltaTest: Stat
         public var deltaValidation: Stat?
         /// Per seed: task -> key -> values per epoch (validation; the summaries' histories).
         public var histories: [[String: [String: [Double]]]]
+        /// Trains the tasks separately (single-task or linear).
+        public var isSeparate: Bool = false
+        /// Δm% per replicate ("seed/fold"), for differences paired between candidates.
+        public var validationByReplicate: [String: Double] = [:]
+        public var testByReplicate: [String: Double] = [:]
     }
-
     public typealias TaskInfo = (name: String, kind: TaskKind)
     public var tasks: [TaskInfo]
     public var candidates: [Candidate]
@@ -41,6 +51,12 @@ public struct CompareAnalysis {
     public var data: DataSummary?
     public var ranking: [Int]
     public var recommendation: Recommendation
+    /// What the search did (nil without compare.search).
+    public var search: SearchLog? = nil
+    /// The folds' interval correction (1/(k-1) under compare.folds, else 0).
+    public var overlap: Double
+    /// Replicates per candidate (seeds x folds).
+    public var replicates: Int
 
     public struct Recommendation: Codable, Equatable, Sendable {
         public var winner: String
@@ -48,8 +64,14 @@ public struct CompareAnalysis {
         public var trainSeparately: Bool
         public var reasons: [String]
         public var selectedBy: String
+        /// Whether the winner is measurably ahead of every other candidate (false: it is the
+        /// cheapest of those it cannot be told from).
+        public var measurable: Bool = false
+        public init(winner: String, runnerUp: String?, trainSeparately: Bool, reasons: [String], selectedBy: String) {
+            self.winner = winner; self.runnerUp = runnerUp; self.trainSeparately = trainSeparately; self.reasons = reasons; self.selectedBy = selectedBy
+        }
         enum CodingKeys: String, CodingKey {
-            case winner, reasons
+            case winner, reasons, measurable
             case runnerUp = "runner_up", trainSeparately = "train_separately", selectedBy = "selected_by"
         }
         public func encode(to encoder: Encoder) throws {
@@ -59,15 +81,35 @@ public struct CompareAnalysis {
             try c.encode(trainSeparately, forKey: .trainSeparately)
             try c.encode(reasons, forKey: .reasons)
             try c.encode(selectedBy, forKey: .selectedBy)
+            try c.encode(measurable, forKey: .measurable)
         }
     }
 
-    static func stat(_ xs: [Double]) -> Stat {
+    /// The 0.975 quantile of Student's t with `df` degrees of freedom (table to 30, then
+    /// 1.96 + 2.5/df, within 0.003 of the exact value).
+    public static func t975(_ df: Int) -> Double {
+        let table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+                     2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+        guard df >= 1 else { return .nan }
+        return df <= table.count ? table[df - 1] : 1.96 + 2.5 / Double(df)
+    }
+
+    /// Mean, spread and 95 % interval of `xs` (non-finite values left out). `overlap` widens the
+    /// interval for replicates that share training rows: Nadeau and Bengio's corrected resampled
+    /// t (Machine Learning 2003), variance x (1/n + n_validation/n_train), which is 1/(k-1) for
+    /// k folds; 0 for independent replicates.
+    static func stat(_ xs: [Double], overlap: Double = 0) -> Stat {
         let v = xs.filter { $0.isFinite }
         guard !v.isEmpty else { return Stat(mean: .nan, std: .nan, n: 0) }
         let m = v.reduce(0, +) / Double(v.count)
         let sd = v.count > 1 ? (v.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(v.count - 1)).squareRoot() : 0
-        return Stat(mean: m, std: sd, n: v.count)
+        let ci = v.count > 1 ? t975(v.count - 1) * sd * (1 / Double(v.count) + overlap).squareRoot() : .nan
+        return Stat(mean: m, std: sd, n: v.count, ci95: ci)
+    }
+
+    /// The paired difference a - b over the replicates both have.
+    static func difference(_ a: [String: Double], _ b: [String: Double], overlap: Double) -> Stat {
+        stat(a.keys.sorted().compactMap { k in b[k].map { (a[k] ?? .nan) - $0 } }, overlap: overlap)
     }
 
     /// Δm% (Maninis et al., CVPR 2019; Vandenhende et al., TPAMI 2021): the mean over tasks of
@@ -85,26 +127,36 @@ public struct CompareAnalysis {
         return counted > 0 ? 100 * total / Double(counted) : .nan
     }
 
-    public init(config: RunConfig, results: [String: JobResult], jobs: [Comparison.Job]) throws {
+    /// The analysis of what a comparison trained.
+    public init(config: RunConfig, outcome: Comparison.Outcome) throws {
+        try self.init(config: config, plan: outcome.plan, results: outcome.results, jobs: outcome.jobs)
+        search = outcome.search
+    }
+
+    public init(config: RunConfig, plan: [CompareConfig.Candidate], results: [String: JobResult], jobs: [Comparison.Job]) throws {
         let taskList: [TaskInfo] = config.tasks.map { ($0.name, $0.kind) }
         tasks = taskList
         relationships = results["relationships"]?.relationships
         data = results["relationships"]?.data
+        overlap = config.compare.folds > 1 ? 1 / Double(config.compare.folds - 1) : 0
+        replicates = config.compare.replicates
         func metrics(_ r: JobResult, _ split: String) -> [String: MetricValues] {
             (split == "test" ? r.summary?.test : r.summary?.validation) ?? [:]
         }
-        let plan = config.compare.plan
+        func replicate(_ r: JobResult) -> String { "\(r.seed)/\(r.fold ?? -1)" }
         var perCandidate: [[JobResult]] = plan.map { c in jobs.filter { $0.candidate == c }.compactMap { results[$0.id] } }
-        guard let baseIndex = plan.firstIndex(where: { $0.architecture == .singleTask }), !perCandidate[baseIndex].isEmpty else {
+        // The baseline: the first single-task candidate with hidden layers, else the first separate one.
+        guard let baseIndex = plan.firstIndex(where: { $0.isSeparate && !$0.isLinear }) ?? plan.firstIndex(where: \.isSeparate),
+              !perCandidate[baseIndex].isEmpty else {
             throw UserError("the comparison has no single-task results", hint: "run compare again")
         }
-        perCandidate = perCandidate.map { $0.sorted { $0.seed < $1.seed } }
+        perCandidate = perCandidate.map { $0.sorted { ($0.seed, $0.fold ?? -1) < ($1.seed, $1.fold ?? -1) } }
         func keys(_ runs: [JobResult], _ split: String, _ task: String) -> [Metric] {
             var found = Set<Metric>()
             for r in runs { found.formUnion(metrics(r, split)[task]?.metrics ?? []) }
             return Metric.allCases.filter(found.contains)
         }
-        // The baseline: the single-task metrics' mean over seeds.
+        // The baseline's metrics per replicate, and their mean (for a replicate it lacks).
         func meanMetrics(_ runs: [JobResult], _ split: String) -> [String: MetricValues] {
             var out: [String: MetricValues] = [:]
             for t in taskList {
@@ -114,8 +166,13 @@ public struct CompareAnalysis {
             }
             return out
         }
-        let baseTest = meanMetrics(perCandidate[baseIndex], "test")
-        let baseValidation = meanMetrics(perCandidate[baseIndex], "validation")
+        let baseRuns = Dictionary(perCandidate[baseIndex].map { (replicate($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let baseMean = ["test": meanMetrics(perCandidate[baseIndex], "test"), "validation": meanMetrics(perCandidate[baseIndex], "validation")]
+        func delta(_ r: JobResult, _ split: String) -> Double {
+            let base = baseRuns[replicate(r)].map { metrics($0, split) } ?? baseMean[split] ?? [:]
+            return Self.deltaM(metrics(r, split), baseline: base, tasks: taskList)
+        }
+        let overlap = self.overlap
         var cands: [Candidate] = []
         for (ci, c) in plan.enumerated() {
             let runs = perCandidate[ci]
@@ -124,22 +181,27 @@ public struct CompareAnalysis {
                 var out: [String: [Metric: Stat]] = [:]
                 for t in taskList {
                     for k in keys(runs, split, t.name) {
-                        out[t.name, default: [:]][k] = Self.stat(runs.map { metrics($0, split)[t.name]?[k] ?? .nan })
+                        out[t.name, default: [:]][k] = Self.stat(runs.map { metrics($0, split)[t.name]?[k] ?? .nan }, overlap: overlap)
                     }
                 }
                 return out
             }
             let summaries = runs.compactMap(\.summary)
-            let hasValidation = !baseValidation.isEmpty && runs.allSatisfy { !metrics($0, "validation").isEmpty }
-            cands.append(Candidate(
+            let hasValidation = !(baseMean["validation"] ?? [:]).isEmpty && runs.allSatisfy { !metrics($0, "validation").isEmpty }
+            let byReplicate = { (split: String) in Dictionary(runs.map { (replicate($0), delta($0, split)) }, uniquingKeysWith: { a, _ in a }) }
+            var cand = Candidate(
                 name: c.name, architecture: c.architecture, weighting: c.weighting, seeds: runs.count,
                 parameters: summaries.first?.parameters ?? 0,
                 wallSeconds: Self.stat(summaries.map(\.wallSeconds)).mean,
                 samplesPerSecond: Self.stat(summaries.map(\.samplesPerSecond)).mean,
                 test: stats("test"), validation: stats("validation"),
-                deltaTest: Self.stat(runs.map { Self.deltaM(metrics($0, "test"), baseline: baseTest, tasks: taskList) }),
-                deltaValidation: hasValidation ? Self.stat(runs.map { Self.deltaM(metrics($0, "validation"), baseline: baseValidation, tasks: taskList) }) : nil,
-                histories: summaries.map(\.history)))
+                deltaTest: Self.stat(runs.map { delta($0, "test") }, overlap: overlap),
+                deltaValidation: hasValidation ? Self.stat(runs.map { delta($0, "validation") }, overlap: overlap) : nil,
+                histories: summaries.map(\.history))
+            cand.isSeparate = c.isSeparate
+            cand.validationByReplicate = hasValidation ? byReplicate("validation") : [:]
+            cand.testByReplicate = byReplicate("test")
+            cands.append(cand)
         }
         candidates = cands
         // Ranked by validation Δm% when there is a validation split (choosing by test would fit the test set), else by test.
@@ -149,65 +211,72 @@ public struct CompareAnalysis {
             return v.isNaN ? -.infinity : v
         }
         ranking = cands.indices.sorted { key(cands[$0]) > key(cands[$1]) }
-        recommendation = Self.recommend(cands, ranking: ranking, byValidation: byValidation, relationships: relationships)
+        recommendation = Self.recommend(cands, ranking: ranking, byValidation: byValidation, relationships: relationships, overlap: overlap)
     }
 
     static func f(_ x: Double, _ digits: Int = 2) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "n/a" }
 
-    static func recommend(_ c: [Candidate], ranking: [Int], byValidation: Bool, relationships: Relationships?) -> Recommendation {
+    /// A difference with its interval: `1.20 ± 0.35`, or `1.20 (one replicate: no interval)`.
+    static func withInterval(_ s: Stat) -> String { s.ci95.isFinite ? "\(f(s.mean)) ± \(f(s.ci95))" : "\(f(s.mean)) (one replicate: no interval)" }
+
+    /// The recommendation, from the split the ranking used (validation where there is one).
+    ///
+    /// The ranking's first is recommended only when its paired difference to every other
+    /// candidate (Δm% replicate by replicate) has a 95 % interval above 0; otherwise every
+    /// candidate it cannot be told from is "no measurable difference", and the cheapest of them
+    /// (seconds of training per replicate) is recommended and named as such.
+    static func recommend(_ c: [Candidate], ranking: [Int], byValidation: Bool, relationships: Relationships?, overlap: Double = 0) -> Recommendation {
         let split = byValidation ? "validation" : "test"
         func d(_ x: Candidate) -> Stat { (byValidation ? x.deltaValidation : nil) ?? x.deltaTest }
-        let multi = ranking.filter { c[$0].architecture != .singleTask }
-        guard let base = c.first(where: { $0.architecture == .singleTask }) else {
+        func reps(_ x: Candidate) -> [String: Double] { byValidation ? x.validationByReplicate : x.testByReplicate }
+        guard let first = ranking.first, let baseIndex = c.indices.first(where: { c[$0].isSeparate }) else {
             return Recommendation(winner: "single-task", runnerUp: nil, trainSeparately: true, reasons: ["the single-task baseline did not finish"], selectedBy: split)
         }
+        let best = c[first], base = c[baseIndex]
         var reasons: [String] = []
-        let conflict = relationships?.overallConflictShare
-        let conflictText = conflict.map { "the tasks' gradients on the shared parameters conflict (negative cosine) on \(f($0 * 100, 0)) % of measured steps" }
-        guard let best = multi.first else {
-            return Recommendation(winner: base.name, runnerUp: nil, trainSeparately: true, reasons: ["no multi-task candidate finished"], selectedBy: split)
+        let runner = ranking.count > 1 ? c[ranking[1]] : nil
+        reasons.append("\(best.name) has the highest \(split) Δm% against \(base.name): \(withInterval(d(best))) (95 % interval over \(d(best).n) replicate(s)"
+                       + (overlap > 0 ? ", corrected for the folds' shared training rows" : "") + "; test \(f(best.deltaTest.mean)))")
+        // Which candidates the best cannot be told from: the paired difference's interval includes 0.
+        var tied: [Int] = []
+        for j in ranking.dropFirst() {
+            let diff = j == baseIndex ? d(best) : difference(reps(best), reps(c[j]), overlap: overlap)
+            let text = "\(best.name) - \(c[j].name): \(withInterval(diff)) Δm%"
+            if diff.beyondZero && diff.mean > 0 {
+                if j == ranking[1] || j == baseIndex { reasons.append("\(text), beyond the interval") }
+            } else {
+                tied.append(j)
+                reasons.append("\(text): no measurable difference")
+            }
         }
-        let b = c[best]
-        // With one seed per candidate there is no spread: say so rather than compare with 0.
-        let oneSeed = b.seeds < 2 || base.seeds < 2
-        let noise = max(d(base).std, d(b).std)
-        let noiseText = oneSeed ? "one seed: no spread measured, so not tested against seed noise" : "the seed spread of \(f(noise))"
-        if !(d(b).mean > 0) || (!oneSeed && d(b).mean <= noise) {
-            reasons.append("the best multi-task candidate, \(b.name), is at \(f(d(b).mean)) Δm% on \(split) against the single-task baseline (test \(f(b.deltaTest.mean)) Δm%)"
-                           + (d(b).mean > 0 ? ", not beyond \(noiseText)" : "") + ": train the tasks separately")
-            if let t = conflictText { reasons.append(t) }
-            reasons.append("single-task: \(base.parameters) parameters, \(f(base.wallSeconds, 1)) s of training per seed")
-            return Recommendation(winner: base.name, runnerUp: b.name, trainSeparately: true, reasons: reasons, selectedBy: split)
+        var winner = best
+        var measurable = tied.isEmpty
+        if !tied.isEmpty {
+            let cheapest = ([first] + tied).min { c[$0].wallSeconds < c[$1].wallSeconds } ?? first
+            winner = c[cheapest]
+            measurable = false
+            let oneReplicate = d(best).n < 2
+            reasons.append((oneReplicate ? "one replicate measures no interval (raise compare.seeds or set compare.folds); " : "")
+                           + "no measurable difference between \(([first] + tied).map { c[$0].name }.joined(separator: ", ")): "
+                           + "\(winner.name) is the cheapest (\(f(winner.wallSeconds, 1)) s of training per replicate, \(winner.parameters) parameters)")
         }
-        // The runner-up is the second of the ranking, whatever it is (the baseline included).
-        let runner = c[ranking.first { $0 != best } ?? best]
-        let gap = d(b).mean - d(runner).mean
-        let pairOneSeed = b.seeds < 2 || runner.seeds < 2
-        let spread = max(d(b).std, d(runner).std)
-        reasons.append("\(b.name) has the highest \(split) Δm%: \(f(d(b).mean))" + (b.seeds > 1 ? " ± \(f(d(b).std)) over \(b.seeds) seeds" : " (one seed)")
-                       + " (test \(f(b.deltaTest.mean))" + (b.seeds > 1 ? " ± \(f(b.deltaTest.std)))" : ")"))
-        if pairOneSeed {
-            reasons.append("it beats the runner-up \(runner.name) by \(f(gap)) Δm%; one seed: no spread measured, so the gap is not tested against seed noise (raise compare.seeds)")
-        } else {
-            reasons.append("it beats the runner-up \(runner.name) by \(f(gap)) Δm%, \(gap > spread ? "beyond" : "within") the seed spread of \(f(spread))")
-        }
-        if byValidation && (b.deltaTest.mean < 0 || b.deltaTest.mean < runner.deltaTest.mean) {
+        if byValidation, winner.name == best.name, let r = runner, best.deltaTest.mean < r.deltaTest.mean || (!best.isSeparate && best.deltaTest.mean < 0) {
             // The choice stays by validation (choosing by test would fit the test set), but the
             // disagreement is the user's to know.
-            reasons.append("on test it is at \(f(b.deltaTest.mean)) Δm% (\(runner.name): \(f(runner.deltaTest.mean))): the test split disagrees with validation, so the advantage may not hold on new data")
+            reasons.append("on test it is at \(f(best.deltaTest.mean)) Δm% (\(r.name): \(f(r.deltaTest.mean))): the test split disagrees with validation, so the advantage may not hold on new data")
         }
-        if !pairOneSeed && gap <= spread {
-            let cheaper = runner.wallSeconds < b.wallSeconds ? runner : b
-            reasons.append("the two are not told apart by these seeds; \(cheaper.name) is the cheaper (\(f(cheaper.wallSeconds, 1)) s per seed, \(cheaper.parameters) parameters)")
+        if let share = relationships?.overallConflictShare {
+            reasons.append("the tasks' gradients on the shared parameters conflict (negative cosine) on \(f(share * 100, 0)) % of measured steps")
         }
-        if let t = conflictText { reasons.append(t) }
         if let r = relationships, r.tasks.count > 1, r.gradientCosine.count == r.tasks.count * r.tasks.count {
             let cos = r.gradientCosine, names = r.tasks
             var pairs: [String] = []
             for i in names.indices { for j in names.indices where j > i { pairs.append("\(names[i])/\(names[j]) \(f(cos[i * names.count + j]))") } }
             reasons.append("mean gradient cosine: \(pairs.joined(separator: ", "))")
         }
-        return Recommendation(winner: b.name, runnerUp: runner.name, trainSeparately: false, reasons: reasons, selectedBy: split)
+        var rec = Recommendation(winner: winner.name, runnerUp: runner?.name, trainSeparately: winner.isSeparate, reasons: reasons, selectedBy: split)
+        rec.measurable = measurable
+        return rec
     }
 
     // MARK: - Outputs
@@ -233,8 +302,10 @@ public struct CompareAnalysis {
         var deltaMMetrics: [String: [Metric]]
         var relationships: Relationships?
         var data: DataSummary?
+        var replicates: Int
+        var search: SearchLog?
         enum CodingKeys: String, CodingKey {
-            case candidates, tasks, recommendation, relationships, data
+            case candidates, tasks, recommendation, relationships, data, replicates, search
             case deltaMMetrics = "delta_m_metrics"
         }
     }
@@ -252,7 +323,7 @@ public struct CompareAnalysis {
         return Results(candidates: entries, tasks: tasks.map { Results.Task(name: $0.name, kind: $0.kind) },
                        recommendation: recommendation,
                        deltaMMetrics: Dictionary(uniqueKeysWithValues: TaskKind.allCases.map { ($0.rawValue, Metric.deltaMetrics($0)) }),
-                       relationships: relationships, data: data)
+                       relationships: relationships, data: data, replicates: replicates, search: search)
     }
 
     /// One row per candidate, task, split and metric, plus the candidate-level figures (task `*`).
@@ -282,8 +353,8 @@ public struct CompareAnalysis {
     /// The config to train the winner: the compared config with the winner's architecture and
     /// weighting, without the compare section, and with its file paths made absolute so it runs
     /// from the output folder.
-    public static func recommendedConfig(_ config: RunConfig, winner: String, candidates: [Candidate]) throws -> String {
-        guard let c = candidates.first(where: { $0.name == winner }), var root = try Yams.compose(yaml: config.sourceText),
+    public static func recommendedConfig(_ config: RunConfig, winner: String, plan: [CompareConfig.Candidate]) throws -> String {
+        guard let c = plan.first(where: { $0.name == winner }), var root = try Yams.compose(yaml: config.sourceText),
               var top = root.mapping else { return "" }
         let dir = (Paths.folder(of: config.sourcePath) as NSString)
         let base = dir.isAbsolutePath ? dir as String : (FileManager.default.currentDirectoryPath as NSString).appendingPathComponent(dir as String)
@@ -308,7 +379,20 @@ public struct CompareAnalysis {
         }
         var model = top["model"]?.mapping ?? Node.Mapping([])
         model["architecture"] = Node(c.architecture.rawValue)
+        // The search's settings, written as the keys they set.
+        func widths(_ w: [Int]) -> Node { Node.sequence(Node.Sequence(w.map { Node(String($0)) }, Tag(.seq), .flow)) }
+        if c.settings.width != nil {
+            model["trunk"] = widths(CompareConfig.Settings.scaled(config.model.trunk, by: c.settings.width))
+            model["head"] = widths(CompareConfig.Settings.scaled(config.model.head, by: c.settings.width))
+            if !c.isSeparate { model["expert"] = widths(CompareConfig.Settings.scaled(config.model.expert, by: c.settings.width)) }
+        }
+        if let v = c.settings.dropout { model["dropout"] = Node(String(v)) }
         top["model"] = Node.mapping(model)
+        var training = top["training"]?.mapping ?? Node.Mapping([])
+        if let v = c.settings.learningRate { training["learning_rate"] = Node(String(v)) }
+        if let v = c.settings.weightDecay { training["weight_decay"] = Node(String(v)) }
+        if let e = config.compare.epochs { training["epochs"] = Node(String(e)) }
+        if !training.isEmpty { top["training"] = Node.mapping(training) }
         var w = top["weighting"]?.mapping ?? Node.Mapping([])
         w["method"] = Node(c.weighting.rawValue)
         top["weighting"] = Node.mapping(w)
@@ -327,14 +411,16 @@ extension CompareAnalysis {
         func f(_ x: Double, _ d: Int) -> String { x.isFinite ? String(format: "%.\(d)f", x) : "n/a" }
         let nameW = max(12, (a.candidates.map(\.name.count).max() ?? 0) + 2)
         var head = pad("rank", 6) + pad("candidate", nameW) + pad("Δm% val", 16) + pad("Δm% test", 16)
+        // The ± figures are 95 % intervals over the replicates (none with one replicate).
         for t in a.tasks { head += pad("\(t.name) \(Metric.headline(t.kind).rawValue)", 22) }
         head += pad("params", 10) + "s/seed"
         var lines = [head]
         for (r, i) in a.ranking.enumerated() {
             let c = a.candidates[i]
             var l = pad("\(r + 1)", 6) + pad(c.name, nameW)
-            l += pad(c.deltaValidation.map { "\(f($0.mean, 2)) ± \(f($0.std, 2))" } ?? "", 16)
-            l += pad("\(f(c.deltaTest.mean, 2)) ± \(f(c.deltaTest.std, 2))", 16)
+            func interval(_ s: Stat) -> String { s.ci95.isFinite ? "\(f(s.mean, 2)) ± \(f(s.ci95, 2))" : f(s.mean, 2) }
+            l += pad(c.deltaValidation.map(interval) ?? "", 16)
+            l += pad(interval(c.deltaTest), 16)
             for t in a.tasks {
                 let s = c.test[t.name]?[Metric.headline(t.kind)]
                 l += pad(s.map { "\(f($0.mean, 4)) ± \(f($0.std, 4))" } ?? "", 22)
@@ -346,3 +432,17 @@ extension CompareAnalysis {
     }
 }
 
+extension CompareAnalysis {
+    /// The search's rungs as a plain terminal table.
+    public static func searchTable(_ s: SearchLog) -> String {
+        var lines = ["search: \(s.rungs.count) of \(s.plannedRungs) rung(s)\(s.stoppedByBudget ? " (ended by the time budget)" : ""), scored by \(s.metric)"]
+        for (k, rung) in s.rungs.enumerated() {
+            lines.append("rung \(k + 1) (\(rung.epochs) epochs):")
+            for e in rung.entries {
+                lines.append("  \(e.promoted ? "kept" : "    ") \(e.bracket.padding(toLength: 12, withPad: " ", startingAt: 0)) \(e.score.map { f($0, 4) } ?? "n/a")  \(e.candidate)")
+            }
+        }
+        lines.append("finalists: \(s.finalists.joined(separator: "; "))")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -22,7 +22,13 @@ public final class Comparison {
         public let id: String
         public let candidate: CompareConfig.Candidate?   // nil: the relationship run
         public let seed: Int
-        var folder: String { id.replacingOccurrences(of: "+", with: "_") }
+        /// The cross-validation fold (compare.folds), nil for the validation split.
+        public var fold: Int? = nil
+        /// Epochs it trains (nil: compare.epochs, else training.epochs).
+        public var epochs: Int? = nil
+        var folder: String { String(id.map { $0.isLetter || $0.isNumber || "-.".contains($0) ? $0 : "_" }) }
+        /// The replicate it belongs to: candidates are paired on equal (seed, fold).
+        public var replicate: String { "\(seed)/\(fold ?? -1)" }
     }
 
     public let config: RunConfig
@@ -41,21 +47,33 @@ public final class Comparison {
         jobLogger = quiet
     }
 
-    /// The jobs in order: each candidate's seeds (so that groups running side by side train the
-    /// same candidate and finish their round together), then the short relationship run.
-    public var jobs: [Job] {
+    /// The jobs in order: each candidate's replicates (seeds x folds, so that groups running
+    /// side by side train the same candidate and finish their round together), then the short
+    /// relationship run.
+    public var jobs: [Job] { jobs(for: config.compare.plan) + [relationshipJob] }
+
+    /// Every replicate of each candidate, trained for `epochs` (nil: compare.epochs).
+    func jobs(for plan: [CompareConfig.Candidate], epochs: Int? = nil) -> [Job] {
         let c = config.compare
         var list: [Job] = []
-        for cand in c.plan {
-            for k in 0..<c.seeds { list.append(Job(id: "\(cand.name)/seed-\(k)", candidate: cand, seed: Int(config.training.seed) + k)) }
+        for cand in plan {
+            for k in 0..<c.seeds {
+                if c.folds > 1 {
+                    for f in 0..<c.folds {
+                        list.append(Job(id: "\(cand.folder)/seed-\(k)/fold-\(f)", candidate: cand, seed: Int(config.training.seed) + k, fold: f, epochs: epochs))
+                    }
+                } else {
+                    list.append(Job(id: "\(cand.folder)/seed-\(k)", candidate: cand, seed: Int(config.training.seed) + k, epochs: epochs))
+                }
+            }
         }
-        return list + [relationshipJob]
+        return list
     }
 
     public var relationshipJob: Job { Job(id: "relationships", candidate: nil, seed: Int(config.training.seed)) }
 
     func path(_ parts: String...) -> String { parts.reduce(output) { ($0 as NSString).appendingPathComponent($1) } }
-    func resultPath(_ job: Job) -> String { path("results", job.folder.replacingOccurrences(of: "/", with: "__") + ".json") }
+    func resultPath(_ job: Job) -> String { path("results", job.folder + ".json") }
     func runFolder(_ job: Job) -> String { path("runs", job.folder) }
 
     /// The config a job trains with.
@@ -64,11 +82,21 @@ public final class Comparison {
         var o: [RunConfig.Override] = [.seed(UInt64(job.seed))]
         if let cand = job.candidate {
             o += [.architecture(cand.architecture), .weighting(cand.weighting)]
-            if let e = config.compare.epochs { o.append(.epochs(e)) }
+            if let e = job.epochs ?? config.compare.epochs { o.append(.epochs(e)) }
+            let s = cand.settings
+            if let v = s.learningRate { o.append(.learningRate(v)) }
+            if let v = s.weightDecay { o.append(.weightDecay(v)) }
+            if let v = s.dropout { o.append(.dropout(v)) }
+            if s.width != nil {
+                o.append(.widths(key: "model.trunk", CompareConfig.Settings.scaled(c.model.trunk, by: s.width)))
+                o.append(.widths(key: "model.head", CompareConfig.Settings.scaled(c.model.head, by: s.width)))
+                if !cand.isSeparate { o.append(.widths(key: "model.expert", CompareConfig.Settings.scaled(c.model.expert, by: s.width))) }
+            }
         } else {
             o += [.architecture(.hardSharing), .weighting(.fixed), .epochs(config.compare.probeEpochs)]
         }
         try c.apply(o)
+        if let f = job.fold { c.data.fold = Fold(index: f, count: config.compare.folds) }
         return c
     }
 
@@ -85,10 +113,31 @@ public final class Comparison {
         return world / groups
     }
 
-    /// Runs the jobs not yet finished; on world rank 0 returns every job's result.
+    /// What a comparison trained: the candidates compared at the end, their jobs and results
+    /// (world rank 0 only), and the search that chose them, if any.
+    public struct Outcome {
+        public var plan: [CompareConfig.Candidate]
+        public var jobs: [Job]
+        public var results: [String: JobResult]
+        public var search: SearchLog?
+    }
+
+    /// Runs what is not yet finished (the search's rungs, then the compared candidates'
+    /// replicates and the relationship run); the outcome on world rank 0, nil elsewhere.
     @discardableResult
-    public func run() throws -> [String: JobResult]? {
+    public func run() throws -> Outcome? {
+        if config.compare.search != nil { return try SuccessiveHalving(comparison: self).run() }
         let all = jobs
+        if world.isRoot {
+            logger.info("compare: \(config.compare.plan.count) candidates x \(config.compare.replicates) replicate(s) + the relationship run = \(all.count) jobs")
+        }
+        guard let results = try run(all) else { return nil }
+        return Outcome(plan: config.compare.plan, jobs: all, results: results, search: nil)
+    }
+
+    /// Runs the jobs of `all` not yet finished, each for at most `maxSeconds` of training (nil:
+    /// compare.seconds); on world rank 0 returns every job's result.
+    func run(_ all: [Job], maxSeconds: Double? = nil) throws -> [String: JobResult]? {
         // World rank 0 decides what is finished (0 new, 1 cut short: resume, 2 finished) for everyone.
         var status = [UInt8](repeating: 0, count: all.count)
         if world.isRoot {
@@ -105,9 +154,8 @@ public final class Comparison {
         let g = try Self.groupSize(world: world.size, jobs: remaining.count, configured: config.compare.groupSize)
         let groups = world.size / g
         let group = world.rank / g
-        if world.isRoot {
-            let done = all.count - remaining.count
-            logger.info("compare: \(config.compare.plan.count) candidates x \(config.compare.seeds) seed(s) + the relationship run = \(all.count) jobs (\(done) already finished); \(groups) group(s) of \(g) rank(s)")
+        if world.isRoot && !remaining.isEmpty {
+            logger.info("\(remaining.count) job(s) to train (\(all.count - remaining.count) already finished) in \(groups) group(s) of \(g) rank(s)")
         }
         let comm = try world.split(color: group, key: world.rank)
         let rounds = (remaining.count + groups - 1) / groups
@@ -116,7 +164,7 @@ public final class Comparison {
             let slot = r * groups + group
             if slot < remaining.count {
                 let i = remaining[slot]
-                let result = try runJob(all[i], resume: status[i] == 1, comm: comm)
+                let result = try runJob(all[i], resume: status[i] == 1, comm: comm, maxSeconds: maxSeconds)
                 if comm.isRoot { mine = Array(try JSON.text(result).utf8) }
             }
             for bytes in try world.allgather(bytes: mine) where !bytes.isEmpty && world.isRoot {
@@ -138,12 +186,18 @@ public final class Comparison {
         return results
     }
 
+    /// Groups the jobs of one batch would run in (for the search's time estimates).
+    func groups(jobs: Int) -> Int {
+        let g = (try? Self.groupSize(world: world.size, jobs: jobs, configured: config.compare.groupSize)) ?? 1
+        return world.size / g
+    }
+
     /// Trains one job on this group's communicator; the result on the group's root.
-    public func runJob(_ job: Job, resume: Bool, comm: Communicator) throws -> JobResult {
+    public func runJob(_ job: Job, resume: Bool, comm: Communicator, maxSeconds: Double? = nil) throws -> JobResult {
         let cfg = try jobConfig(job)
         let run = try TrainingRun(config: cfg, comm: comm,
                                   options: .init(output: runFolder(job), resume: resume,
-                                                 maxSeconds: job.candidate == nil ? nil : config.compare.seconds), logger: jobLogger)
+                                                 maxSeconds: job.candidate == nil ? nil : maxSeconds ?? config.compare.seconds), logger: jobLogger)
         var probe: RelationshipProbe?
         if job.candidate == nil {
             let p = RelationshipProbe(taskNames: run.trainer.tasks.map(\.name), every: config.compare.probeEvery)
@@ -155,6 +209,7 @@ public final class Comparison {
             throw UserError("compare stopped by a signal while training \(job.id)", hint: "run compare again on the same output to continue")
         }
         var result = JobResult(id: job.id, seed: job.seed, summary: summary, groupSize: comm.size)
+        result.fold = job.fold
         if let c = job.candidate {
             result.candidate = c.name; result.architecture = c.architecture; result.weighting = c.weighting
         }
@@ -193,13 +248,14 @@ public struct JobResult: Codable, Sendable {
     public var weighting: WeightingMethod? = nil
     public var relationships: Relationships? = nil
     public var data: DataSummary? = nil
+    public var fold: Int? = nil
 
     public init(id: String, seed: Int, summary: RunSummary?, groupSize: Int) {
         self.id = id; self.seed = seed; self.summary = summary; self.groupSize = groupSize
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, seed, summary, candidate, architecture, weighting, relationships, data
+        case id, seed, summary, candidate, architecture, weighting, relationships, data, fold
         case groupSize = "group_size"
     }
 }

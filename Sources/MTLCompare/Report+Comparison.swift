@@ -7,27 +7,27 @@ extension Report {
     public static func comparison(_ a: CompareAnalysis, config: RunConfig) -> String {
         var b = "<h1>mtl-worker compare: \(esc((config.sourcePath as NSString).lastPathComponent))</h1>"
         b += "<p>Tasks: " + a.tasks.map { "\(esc($0.name)) (\($0.kind.rawValue))" }.joined(separator: ", ")
-        b += ". Candidates: \(a.candidates.count), seeds per candidate: \(config.compare.seeds), epochs: \(config.compare.epochs ?? config.training.epochs).</p>"
+        b += ". Candidates: \(a.candidates.count), replicates per candidate: \(a.replicates) (\(config.compare.seeds) seed(s)\(config.compare.folds > 1 ? " x \(config.compare.folds) folds of the training rows" : "")), epochs: \(config.compare.epochs ?? config.training.epochs).</p>"
         let r = a.recommendation
-        b += "<div class=\"rec\(r.trainSeparately ? " sep" : "")\"><h2 style=\"border:0;margin-top:.3em\">Recommendation: \(esc(r.trainSeparately ? "train the tasks separately (single-task)" : r.winner))</h2>"
+        b += "<div class=\"rec\(r.trainSeparately ? " sep" : "")\"><h2 style=\"border:0;margin-top:.3em\">Recommendation: \(r.measurable ? "" : "no measurable difference; the cheapest: ")\(esc(r.trainSeparately ? "train the tasks separately, \(r.winner)" : r.winner))</h2>"
         if let ru = r.runnerUp { b += "<p>Runner-up: \(esc(ru)). Ranked by Δm% on the \(r.selectedBy) split.</p>" }
         b += "<ul>" + r.reasons.map { "<li>\(esc($0))</li>" }.joined() + "</ul>"
         b += "<p>Ready-to-run config: <code>recommended.yaml</code> beside this page.</p></div>"
 
         b += "<h2>Δm% ranking</h2><p>Δm%: the mean over tasks of the mean relative change of each task's metrics against the single-task baseline (higher is better; "
         b += TaskKind.allCases.map { k in "\(k.rawValue): " + Metric.deltaMetrics(k).map { $0.higherIsBetter ? $0.rawValue : "\($0.rawValue) (lower is better)" }.joined(separator: ", ") }.joined(separator: "; ")
-        b += "). Whiskers: standard deviation over seeds.</p><div class=\"grid\">"
+        b += "), paired replicate by replicate. Whiskers: 95 % confidence interval over the replicates (none with one replicate).</p><div class=\"grid\">"
         let ordered = a.ranking.map { a.candidates[$0] }
-        if ordered.allSatisfy({ $0.deltaValidation != nil }) {
-            b += bars(ordered.map { ($0.name, $0.deltaValidation!.mean, $0.deltaValidation!.std) }, title: "Δm% on validation", highlight: r.winner)
-        }
-        b += bars(ordered.map { ($0.name, $0.deltaTest.mean, $0.deltaTest.std) }, title: "Δm% on test", highlight: r.winner) + "</div>"
+        func ci(_ s: CompareAnalysis.Stat) -> Double { s.ci95.isFinite ? s.ci95 : 0 }
+        let validation = ordered.compactMap { c in c.deltaValidation.map { (c.name, $0.mean, ci($0)) } }
+        if validation.count == ordered.count { b += bars(validation, title: "Δm% on validation (chooses)", highlight: r.winner) }
+        b += bars(ordered.map { ($0.name, $0.deltaTest.mean, ci($0.deltaTest)) }, title: "Δm% on test (reported only)", highlight: r.winner) + "</div>"
 
         b += "<h2>Per-task test metrics</h2><div class=\"grid\">"
         for t in a.tasks {
             for metric in Metric.deltaMetrics(t.kind) {
                 b += bars(ordered.map { c in (c.name, c.test[t.name]?[metric]?.mean ?? .nan, c.test[t.name]?[metric]?.std ?? 0) },
-                          title: "\(t.name): test \(metric.rawValue) (mean ± sd over seeds)", highlight: r.winner, range: metric.fractionRange)
+                          title: "\(t.name): test \(metric.rawValue) (mean ± sd over replicates)", highlight: r.winner, range: metric.fractionRange)
             }
         }
         b += "</div>"
@@ -73,19 +73,32 @@ extension Report {
             }
         }
 
-        b += "<h2>All candidates</h2><table><tr><th>rank</th><th>candidate</th><th>parameters</th><th>training s per seed</th><th>samples/s</th><th>Δm% validation</th><th>Δm% test</th>"
+        b += "<h2>All candidates</h2><table><tr><th>rank</th><th>candidate</th><th>parameters</th><th>training s per replicate</th><th>samples/s</th><th>Δm% validation (95 % interval)</th><th>Δm% test (95 % interval)</th>"
         for t in a.tasks { b += "<th>\(esc(t.name)) test \(Metric.headline(t.kind).rawValue)</th>" }
         b += "</tr>"
         for (rank, c) in ordered.enumerated() {
             b += "<tr><td>\(rank + 1)</td><td>\(esc(c.name))</td><td>\(c.parameters)</td><td>\(n(c.wallSeconds, 1))</td><td>\(n(c.samplesPerSecond, 0))</td>"
-            b += "<td>\(c.deltaValidation.map { "\(n($0.mean, 2)) ± \(n($0.std, 2))" } ?? "")</td><td>\(n(c.deltaTest.mean, 2)) ± \(n(c.deltaTest.std, 2))</td>"
+            func interval(_ s: CompareAnalysis.Stat) -> String { s.ci95.isFinite ? "\(n(s.mean, 2)) ± \(n(s.ci95, 2))" : n(s.mean, 2) }
+            b += "<td>\(c.deltaValidation.map(interval) ?? "")</td><td>\(interval(c.deltaTest))</td>"
             for t in a.tasks {
                 let s = c.test[t.name]?[Metric.headline(t.kind)]
                 b += "<td>\(s.map { "\(n($0.mean)) ± \(n($0.std))" } ?? "")</td>"
             }
             b += "</tr>"
         }
-        b += "</table><p>Files: results.json, results.csv, recommended.yaml, runs/&lt;candidate&gt;/seed-&lt;k&gt;/ (each run's metrics.jsonl, summary.json, checkpoints).</p>"
+        b += "</table>"
+        if let s = a.search {
+            b += "<h2>Search (successive halving)</h2><p>Every rung trains each surviving configuration from scratch and keeps the best 1/\(config.compare.search?.eta ?? 3) of its bracket by \(esc(s.metric)); "
+            b += "\(s.rungs.count) of \(s.plannedRungs) rung(s) ran\(s.stoppedByBudget ? " (the time budget ended the search)" : ""). Finalists: \(esc(s.finalists.joined(separator: "; "))).</p>"
+            b += "<table><tr><th>rung</th><th>epochs</th><th>bracket</th><th>configuration</th><th>score</th><th>kept</th></tr>"
+            for (k, rung) in s.rungs.enumerated() {
+                for e in rung.entries {
+                    b += "<tr><td>\(k + 1)</td><td>\(e.epochs)/\(rung.epochs)</td><td>\(esc(e.bracket))</td><td>\(esc(e.candidate))</td><td>\(e.score.map { n($0, 4) } ?? "n/a")</td><td>\(e.promoted ? "yes" : "")</td></tr>"
+                }
+            }
+            b += "</table>"
+        }
+        b += "<p>Files: results.json, results.csv, recommended.yaml, runs/&lt;job&gt;/ (each run's metrics.jsonl, summary.json, checkpoints).</p>"
         return page(title: "mtl-worker compare", body: b)
     }
 }

@@ -127,52 +127,213 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(CompareAnalysis.deltaM(base, baseline: base, tasks: tasks), 0)
     }
 
-    func candidate(_ name: String, _ dv: Double, _ sd: Double, seconds: Double = 10) -> CompareAnalysis.Candidate {
+    /// A candidate with validation (and test) Δm% per replicate.
+    func candidate(_ name: String, _ values: [Double], seconds: Double = 10, test: [Double]? = nil) -> CompareAnalysis.Candidate {
         let parts = name.split(separator: "+").map(String.init)
-        return CompareAnalysis.Candidate(name: name, architecture: Architecture(rawValue: parts[0]) ?? .hardSharing,
-                                         weighting: parts.count > 1 ? WeightingMethod(rawValue: parts[1]) ?? .fixed : .fixed, seeds: 2,
-                                         parameters: 100, wallSeconds: seconds, samplesPerSecond: 1, test: [:], validation: [:],
-                                         deltaTest: .init(mean: dv, std: sd, n: 2), deltaValidation: .init(mean: dv, std: sd, n: 2), histories: [])
+        let arch = Architecture(rawValue: parts[0]) ?? .hardSharing
+        let reps = Dictionary(uniqueKeysWithValues: values.enumerated().map { ("\($0.offset)/-1", $0.element) })
+        let testReps = Dictionary(uniqueKeysWithValues: (test ?? values).enumerated().map { ("\($0.offset)/-1", $0.element) })
+        var c = CompareAnalysis.Candidate(name: name, architecture: arch,
+                                          weighting: parts.count > 1 ? WeightingMethod(rawValue: parts[1]) ?? .fixed : .fixed, seeds: values.count,
+                                          parameters: 100, wallSeconds: seconds, samplesPerSecond: 1, test: [:], validation: [:],
+                                          deltaTest: CompareAnalysis.stat(test ?? values), deltaValidation: CompareAnalysis.stat(values), histories: [])
+        c.isSeparate = arch == .singleTask
+        c.validationByReplicate = reps
+        c.testByReplicate = testReps
+        return c
+    }
+
+    /// Student's t quantiles, the interval of a mean, its k-fold correction, and paired differences, by hand.
+    func testIntervalsByHand() {
+        XCTAssertEqual(CompareAnalysis.t975(1), 12.706)
+        XCTAssertEqual(CompareAnalysis.t975(4), 2.776)
+        XCTAssertEqual(CompareAnalysis.t975(30), 2.042)
+        XCTAssertEqual(CompareAnalysis.t975(60), 1.96 + 2.5 / 60, accuracy: 1e-12)   // exact 2.000
+        XCTAssert(CompareAnalysis.t975(0).isNaN)
+        // [1, 2, 3]: mean 2, sd 1, half-width t(2) sqrt(1/3).
+        var s = CompareAnalysis.stat([1, 2, 3])
+        XCTAssertEqual(s.mean, 2); XCTAssertEqual(s.std, 1)
+        XCTAssertEqual(s.ci95, 4.303 * (1.0 / 3).squareRoot(), accuracy: 1e-12)
+        XCTAssertFalse(s.beyondZero, "2 ± 2.48 includes 0")
+        XCTAssert(CompareAnalysis.stat([1.9, 2, 2.1]).beyondZero)
+        // 3 folds share training rows: Nadeau and Bengio's variance factor 1/3 + 1/2.
+        s = CompareAnalysis.stat([1, 2, 3], overlap: 0.5)
+        XCTAssertEqual(s.ci95, 4.303 * (1.0 / 3 + 0.5).squareRoot(), accuracy: 1e-12)
+        XCTAssert(CompareAnalysis.stat([5]).ci95.isNaN, "one replicate: no interval")
+        XCTAssertFalse(CompareAnalysis.stat([5]).beyondZero)
+        // Paired on the replicates both have: (3-1, 5-2) = (2, 3).
+        let d = CompareAnalysis.difference(["0/-1": 3, "1/-1": 5, "2/-1": 9], ["0/-1": 1, "1/-1": 2], overlap: 0)
+        XCTAssertEqual(d.n, 2); XCTAssertEqual(d.mean, 2.5)
+        XCTAssertEqual(d.ci95, 12.706 * (0.5).squareRoot() * (0.5).squareRoot(), accuracy: 1e-12)
     }
 
     func testRecommendationRules() {
         let rel = Relationships(tasks: [], measuredSteps: 4, every: 1, sharedParameters: 10, gradientCosine: [], conflictShare: [],
                                 affinity: [], overallConflictShare: 0.38)
-        var c = [candidate("single-task", 0, 0.1), candidate("mmoe+uncertainty", 1.0, 0.1), candidate("hard-sharing+equal", 0.6, 0.1, seconds: 5)]
+        // Beyond the interval against the runner-up and the baseline: recommended, measurably.
+        var c = [candidate("single-task", [0, 0, 0]), candidate("mmoe+uncertainty", [1.0, 1.1, 0.9]), candidate("hard-sharing+equal", [0.5, 0.7, 0.6], seconds: 5)]
         var r = CompareAnalysis.recommend(c, ranking: [1, 2, 0], byValidation: true, relationships: rel)
         XCTAssertFalse(r.trainSeparately)
+        XCTAssertTrue(r.measurable)
         XCTAssertEqual(r.winner, "mmoe+uncertainty")
         XCTAssertEqual(r.runnerUp, "hard-sharing+equal")
-        XCTAssert(r.reasons.contains { $0.contains("by 0.40 Δm%, beyond the seed spread of 0.10") }, "\(r.reasons)")
+        // The paired gap (0.5, 0.4, 0.3): mean 0.40, sd 0.1, half-width 4.303 x 0.1 / sqrt(3) = 0.25.
+        XCTAssert(r.reasons.contains { $0.contains("- hard-sharing+equal: 0.40 ± 0.25 Δm%, beyond the interval") }, "\(r.reasons)")
         XCTAssert(r.reasons.contains { $0.contains("38 %") })
-        // Within the spread: tied, and the cheaper is named.
-        c[2] = candidate("hard-sharing+equal", 0.95, 0.1, seconds: 5)
+        // The runner-up within the interval: no measurable difference, and the cheaper is recommended.
+        c[2] = candidate("hard-sharing+equal", [1.2, 0.8, 0.85], seconds: 5)
         r = CompareAnalysis.recommend(c, ranking: [1, 2, 0], byValidation: true, relationships: rel)
-        XCTAssert(r.reasons.contains { $0.contains("within the seed spread") && true }, "\(r.reasons)")
-        XCTAssert(r.reasons.contains { $0.contains("hard-sharing+equal is the cheaper") }, "\(r.reasons)")
-        // No multi-task candidate beyond the baseline's noise: train separately.
-        c = [candidate("single-task", 0, 0.3), candidate("mmoe+equal", 0.2, 0.1)]
+        XCTAssertFalse(r.measurable)
+        XCTAssertEqual(r.winner, "hard-sharing+equal")
+        XCTAssert(r.reasons.contains { $0.contains("no measurable difference between mmoe+uncertainty, hard-sharing+equal: hard-sharing+equal is the cheapest") }, "\(r.reasons)")
+        // Not beyond the baseline: the cheaper single-task is recommended, the tasks trained separately.
+        c = [candidate("single-task", [0, 0], seconds: 3), candidate("mmoe+equal", [0.5, -0.1])]
         r = CompareAnalysis.recommend(c, ranking: [1, 0], byValidation: true, relationships: nil)
         XCTAssertTrue(r.trainSeparately)
         XCTAssertEqual(r.winner, "single-task")
-        // The runner-up is the second of the ranking, here the baseline.
-        c = [candidate("single-task", 0, 0.1), candidate("mmoe+equal", 2, 0.1), candidate("cgc+equal", -1, 0.1)]
-        r = CompareAnalysis.recommend(c, ranking: [1, 0, 2], byValidation: true, relationships: nil)
         XCTAssertEqual(r.runnerUp, "single-task")
-        // One seed: no spread is claimed; a test split that disagrees is said.
-        func one(_ name: String, _ v: Double, test: Double) -> CompareAnalysis.Candidate {
-            var x = candidate(name, v, 0)
-            x.seeds = 1
-            x.deltaTest = .init(mean: test, std: 0, n: 1)
-            x.deltaValidation = .init(mean: v, std: 0, n: 1)
-            return x
-        }
-        c = [one("single-task", 0, test: 0), one("mmoe+equal", 1.5, test: -0.22), one("hard-sharing+equal", 0.5, test: 0.3)]
+        // Single-task first: recommended, trained separately, measurably when beyond every other.
+        c = [candidate("single-task", [0, 0, 0]), candidate("mmoe+equal", [-2, -2.2, -1.9]), candidate("cgc+equal", [-1, -1.1, -1.2])]
+        r = CompareAnalysis.recommend(c, ranking: [0, 2, 1], byValidation: true, relationships: nil)
+        XCTAssertEqual(r.winner, "single-task")
+        XCTAssertTrue(r.trainSeparately)
+        XCTAssertTrue(r.measurable, "\(r.reasons)")
+        // One replicate: no interval, so nothing is measurable; the cheapest is named; a test split that disagrees is said.
+        c = [candidate("single-task", [0], seconds: 20, test: [0]), candidate("mmoe+equal", [1.5], seconds: 8, test: [-0.22]), candidate("hard-sharing+equal", [0.5], seconds: 12, test: [0.3])]
         r = CompareAnalysis.recommend(c, ranking: [1, 2, 0], byValidation: true, relationships: nil)
         XCTAssertEqual(r.winner, "mmoe+equal")
-        XCTAssertFalse(r.reasons.contains { $0.contains("seed spread of 0.00") }, "\(r.reasons)")
-        XCTAssert(r.reasons.contains { $0.contains("one seed: no spread measured") }, "\(r.reasons)")
+        XCTAssertFalse(r.measurable)
+        XCTAssert(r.reasons.contains { $0.contains("one replicate measures no interval") }, "\(r.reasons)")
         XCTAssert(r.reasons.contains { $0.contains("on test it is at -0.22 Δm%") && $0.contains("disagrees with validation") }, "\(r.reasons)")
+    }
+
+    /// The rungs' epochs, what each rung keeps, the order of scores, and the brackets' sampling.
+    func testSuccessiveHalvingSchedule() throws {
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 1, last: 9, eta: 3), [1, 3, 9])
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 1, last: 10, eta: 3), [1, 3, 10])
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 1, last: 4, eta: 3), [1, 4])
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 2, last: 6, eta: 3), [2, 6])
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 3, last: 6, eta: 3), [6])
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 1, last: 1, eta: 2), [1])
+        XCTAssertEqual(SuccessiveHalving.rungEpochs(min: 1, last: 14, eta: 2), [1, 3, 7, 14])
+        XCTAssertEqual((1...10).map { SuccessiveHalving.keep($0, eta: 3) }, [1, 1, 1, 1, 1, 2, 2, 2, 3, 3])
+        // Best first; undefined scores last; ties in sampling order; lower is better for losses.
+        XCTAssertEqual(SuccessiveHalving.order([0.7, nil, 0.9, .nan, 0.7], higherIsBetter: true), [2, 0, 4, 1, 3])
+        XCTAssertEqual(SuccessiveHalving.order([0.7, nil, 0.9, 0.1], higherIsBetter: false), [3, 0, 2, 1])
+
+        let base = try String(contentsOfFile: Support.fixtures + "/mixed.yaml", encoding: .utf8)
+        let path = Support.fixtures + "/search.yaml"
+        let config = try RunConfig.parse(text: base + """
+        compare:
+          architectures: [hard-sharing, mmoe]
+          weighting: [equal, pcgrad]
+          search: {configurations: 7, learning_rate: [0.001, 0.01], dropout: [0], width: [0, 1], weight_decay: [0, 0.0001]}
+
+        """, path: path)
+        let s = try XCTUnwrap(config.compare.search)
+        XCTAssertEqual(s.eta, 3); XCTAssertEqual(s.minEpochs, 1); XCTAssertEqual(s.width, [0, 1])
+        let brackets = SuccessiveHalving.sample(config)
+        XCTAssertEqual(brackets.map(\.0), [.multiTask, .singleTask, .linear])
+        // multi-task: 7 of 2 x 2 architectures/methods x 2 x 2 settings (width 0 is for linear only);
+        // single-task: max(2, 7/3) of 4; linear: max(2, 7/6) of 2 x 2.
+        XCTAssertEqual(brackets.map(\.1.count), [7, 2, 2])
+        XCTAssertEqual(Set(brackets[0].1).count, 7, "sampled without replacement")
+        XCTAssert(brackets[0].1.allSatisfy { !$0.isSeparate && $0.settings.width == 1 })
+        XCTAssert(brackets[1].1.allSatisfy { $0.isSeparate && !$0.isLinear })
+        XCTAssert(brackets[2].1.allSatisfy { $0.isLinear && $0.name.hasPrefix("linear (lr ") })
+        XCTAssertEqual(SuccessiveHalving.sample(config).map { $0.1.map(\.name) }, brackets.map { $0.1.map(\.name) }, "the same config samples the same")
+        Support.assertUserError(["compare.search.eta"]) { _ = try RunConfig.parse(text: base + "compare:\n  search: {eta: 1}\n", path: path) }
+        Support.assertUserError(["compare.search.dropout", "'2'"]) { _ = try RunConfig.parse(text: base + "compare:\n  search: {dropout: [2]}\n", path: path) }
+        Support.assertUserError(["compare.folds", "at least 2"]) { _ = try RunConfig.parse(text: base + "compare:\n  folds: 1\n", path: path) }
+        Support.assertUserError(["unknown config key 'compare.search.width_factor'"]) {
+            _ = try RunConfig.parse(text: base + "compare:\n  search: {width_factor: [1]}\n", path: path)
+        }
+    }
+
+    /// Folds of the training rows: disjoint, covering, balanced, and the same on every call.
+    func testFoldsPartitionTheTrainingRows() throws {
+        var seen = [Int](repeating: 0, count: 103)
+        for k in 0..<5 {
+            let p = Fold(index: k, count: 5).split(rows: 103, seed: 7)
+            XCTAssertEqual(p.train.count + p.validation.count, 103)
+            XCTAssert([20, 21].contains(p.validation.count))
+            XCTAssert(Set(p.train).isDisjoint(with: p.validation))
+            for r in p.validation { seen[r] += 1 }
+            XCTAssertEqual(p.validation, Fold(index: k, count: 5).split(rows: 103, seed: 7).validation)
+        }
+        XCTAssertEqual(seen, [Int](repeating: 1, count: 103), "each row validates in exactly one fold")
+        // Through the loader: fold 1 of 3 validates on a third of the training rows, and the configured validation split is not used.
+        var config = try Support.fixtureConfig()
+        let plain = try LoadedData.load(source: config.dataSource)
+        config.data.fold = Fold(index: 1, count: 3)
+        let folded = try LoadedData.load(source: config.dataSource)
+        XCTAssertEqual(folded.train.rows + (folded.validation?.rows ?? 0), plain.train.rows)
+        XCTAssertEqual(folded.validation?.rows, Fold(index: 1, count: 3).split(rows: plain.train.rows, seed: config.data.splitSeed).validation.count)
+        XCTAssertEqual(folded.test?.rows, plain.test?.rows)
+    }
+
+    /// Overrides of the searched settings round-trip through their stored form (a checkpoint's).
+    func testSearchOverridesRoundTrip() throws {
+        var config = try Support.fixtureConfig()
+        let o: [RunConfig.Override] = [.learningRate(0.003), .weightDecay(1e-5), .dropout(0.1), .widths(key: "model.trunk", [8, 6]), .widths(key: "model.head", [])]
+        try config.apply(o)
+        XCTAssertEqual(config.training.learningRate, 0.003); XCTAssertEqual(config.model.trunk, [8, 6]); XCTAssertEqual(config.model.head, [])
+        var again = try Support.fixtureConfig()
+        try again.apply(overrides: config.overrides)
+        XCTAssertEqual(again, config)
+        Support.assertUserError(["model.trunk=8,x"]) { _ = try RunConfig.Override(key: "model.trunk", value: "8,x") }
+        Support.assertUserError(["model.dropout"]) { var c = config; try c.apply([.dropout(1.5)]) }
+    }
+
+    /// The choice is made on validation data only: the same search with the test split's labels
+    /// scrambled chooses the same finalists and winner with the same validation figures, while
+    /// the test figures it reports change.
+    func testTestLabelsDoNotChangeTheChoice() throws {
+        let dir = Support.temporaryDirectory()
+        let rows = try String(contentsOfFile: Support.fixtures + "/mixed.csv", encoding: .utf8).split(separator: "\n").map(String.init)
+        let header = rows[0], body = Array(rows.dropFirst())
+        Support.write(([header] + body.prefix(480)).joined(separator: "\n") + "\n", to: dir + "/train.csv")
+        Support.write(([header] + body.dropFirst(480)).joined(separator: "\n") + "\n", to: dir + "/test.csv")
+        // The same test rows with their labels (clicked, kind, score) moved one row down.
+        let test = Array(body.dropFirst(480))
+        let names = header.split(separator: ",").map(String.init)
+        let labels = ["clicked", "kind", "score"].compactMap { names.firstIndex(of: $0) }
+        XCTAssertEqual(labels.count, 3)
+        func fields(_ line: String) -> [String] {   // the fixture quotes one field with a comma
+            var out: [String] = [], cur = "", quoted = false
+            for ch in line { if ch == "\"" { quoted.toggle(); cur.append(ch) } else if ch == "," && !quoted { out.append(cur); cur = "" } else { cur.append(ch) } }
+            return out + [cur]
+        }
+        let scrambled = test.indices.map { i -> String in
+            var f = fields(test[i]); let from = fields(test[(i + 1) % test.count])
+            for c in labels { f[c] = from[c] }
+            return f.joined(separator: ",")
+        }
+        Support.write(([header] + scrambled).joined(separator: "\n") + "\n", to: dir + "/test-scrambled.csv")
+        var yaml = try String(contentsOfFile: Support.fixtures + "/mixed.yaml", encoding: .utf8)
+        yaml = yaml.replacingOccurrences(of: "  train: mixed.csv\n", with: "  train: train.csv\n  test: TEST\n")
+            .replacingOccurrences(of: "  test_fraction: 0.1\n", with: "").replacingOccurrences(of: "epochs: 2", with: "epochs: 3")
+        yaml += "compare:\n  architectures: [hard-sharing]\n  weighting: [equal, uncertainty]\n  seeds: 2\n"
+            + "  search: {configurations: 3, learning_rate: [0.003, 0.01], dropout: [0, 0.2], width: [0.5, 1], weight_decay: [0]}\n"
+        func compare(_ testFile: String) throws -> CompareAnalysis {
+            let path = dir + "/\(testFile).yaml"
+            Support.write(yaml.replacingOccurrences(of: "TEST", with: testFile), to: path)
+            let config = try RunConfig.load(path: path)
+            let comparison = Comparison(config: config, world: SingleProcessCommunicator(), output: dir + "/out-\(testFile)", logger: logger())
+            return try CompareAnalysis(config: config, outcome: try XCTUnwrap(try comparison.run()))
+        }
+        let a = try compare("test.csv"), b = try compare("test-scrambled.csv")
+        let sa = try XCTUnwrap(a.search), sb = try XCTUnwrap(b.search)
+        XCTAssertEqual(sa.rungs.count, 2, "rungs of 1 and 3 epochs")
+        XCTAssertEqual(sa.rungs.map { $0.entries.map(\.candidate) }, sb.rungs.map { $0.entries.map(\.candidate) })
+        XCTAssertEqual(sa.rungs.map { $0.entries.map(\.score) }, sb.rungs.map { $0.entries.map(\.score) })
+        XCTAssertEqual(sa.finalists, sb.finalists)
+        XCTAssertEqual(a.recommendation.winner, b.recommendation.winner)
+        XCTAssertEqual(a.ranking.map { a.candidates[$0].name }, b.ranking.map { b.candidates[$0].name })
+        XCTAssertEqual(a.candidates.map { $0.deltaValidation?.mean }, b.candidates.map { $0.deltaValidation?.mean })
+        XCTAssertNotEqual(a.candidates.map(\.deltaTest.mean), b.candidates.map(\.deltaTest.mean), "the test labels changed, so the reported test figures must")
+        XCTAssertEqual(a.candidates.count, 4, "two multi-task finalists, the tuned single-task and the tuned linear model")
+        XCTAssertEqual(a.candidates.first?.isSeparate, false)
     }
 
     func testGroupSizes() throws {
@@ -215,14 +376,18 @@ final class CompareTests: XCTestCase {
         config.compare.probeEvery = 2
         let out = Support.temporaryDirectory()
         let comparison = Comparison(config: config, world: SingleProcessCommunicator(), output: out, logger: logger())
-        let results = try XCTUnwrap(try comparison.run())
+        let outcome = try XCTUnwrap(try comparison.run())
+        let results = outcome.results
         XCTAssertEqual(Set(results.keys), Set(comparison.jobs.map(\.id)))
         XCTAssertEqual(comparison.jobs.count, 1 + 3 * 2)
-        let analysis = try CompareAnalysis(config: config, results: results, jobs: comparison.jobs)
+        let analysis = try CompareAnalysis(config: config, outcome: outcome)
         XCTAssertEqual(analysis.candidates.count, 3)
         let single = try XCTUnwrap(analysis.candidates.first { $0.name == "single-task" })
-        XCTAssertEqual(single.deltaTest.mean, 0, accuracy: 1e-9, "the baseline's mean Δm% against itself is 0")
-        XCTAssertGreaterThan(single.deltaTest.std, 0, "two seeds differ")
+        XCTAssertEqual(single.deltaTest.mean, 0, "paired replicate by replicate, the baseline's Δm% against itself is 0")
+        XCTAssertEqual(single.deltaTest.std, 0)
+        let shared = try XCTUnwrap(analysis.candidates.first { $0.name == "hard-sharing+equal" })
+        XCTAssertGreaterThan(shared.deltaTest.std, 0, "two seeds differ")
+        XCTAssertEqual(shared.deltaTest.ci95, CompareAnalysis.t975(1) * shared.deltaTest.std / 2.0.squareRoot(), accuracy: 1e-12)
         let rel = try XCTUnwrap(analysis.relationships)
         XCTAssertGreaterThan(rel.measuredSteps, 0)
 
@@ -256,7 +421,7 @@ final class CompareTests: XCTestCase {
             try XCTUnwrap(try JSONDecoder().decode(JobResult.self, from: Data(text.utf8)).summary?.test)
         }
         XCTAssertEqual(try test(before), try test(after), "the resumed job ends with other test metrics")
-        XCTAssertEqual(Set(again.keys), Set(results.keys))
+        XCTAssertEqual(Set(again.results.keys), Set(results.keys))
     }
 
     /// A time budget ends a run after the epoch that exhausts it, evaluated as a finished run.
@@ -283,7 +448,7 @@ final class CompareTests: XCTestCase {
         config.compare.seeds = 1
         let out = Support.temporaryDirectory()
         let comparison = Comparison(config: config, world: SingleProcessCommunicator(), output: out, logger: logger())
-        let analysis = try CompareAnalysis(config: config, results: try XCTUnwrap(try comparison.run()), jobs: comparison.jobs)
+        let analysis = try CompareAnalysis(config: config, outcome: try XCTUnwrap(try comparison.run()))
         let html = Report.comparison(analysis, config: config)
         XCTAssert(html.hasPrefix("<!DOCTYPE html>"))
         XCTAssertFalse(html.contains("<script"), "self-contained: no scripts")
@@ -293,7 +458,7 @@ final class CompareTests: XCTestCase {
         XCTAssert(html.contains("<polyline"), "learning curves drawn")
         XCTAssert(html.contains("Recommendation"))
         // The recommended config parses, trains the winner, and reads the same data from anywhere.
-        let yaml = try CompareAnalysis.recommendedConfig(config, winner: "hard-sharing+equal", candidates: analysis.candidates)
+        let yaml = try CompareAnalysis.recommendedConfig(config, winner: "hard-sharing+equal", plan: config.compare.plan)
         let elsewhere = Support.temporaryDirectory() + "/recommended.yaml"
         let parsed = try RunConfig.parse(text: yaml, path: elsewhere)
         XCTAssertEqual(parsed.model.architecture, .hardSharing)

@@ -119,6 +119,23 @@ public enum BadRows: String, Sendable, CaseIterable {
     case skip
 }
 
+/// One fold of a k-fold cross-validation of the training rows.
+public struct Fold: Sendable, Equatable {
+    public var index: Int
+    public var count: Int
+    public init(index: Int, count: Int) { self.index = index; self.count = count }
+
+    /// The rows of fold `index` (validation) and of the others (training), each in file order.
+    public func split(rows n: Int, seed: UInt64) -> (train: [Int], validation: [Int]) {
+        let order = seededPermutation(n, seed: SplitMix64.mix(seed ^ 0xF01D_5EED))
+        var train: [Int] = [], validation: [Int] = []
+        for (position, row) in order.enumerated() {
+            if position % count == index { validation.append(row) } else { train.append(row) }
+        }
+        return (train.sorted(), validation.sorted())
+    }
+}
+
 /// The config's `data:` section: files, their format, the feature columns and their encoding.
 public struct DataConfig: Sendable, Equatable {
     public var train: String = ""
@@ -154,6 +171,10 @@ public struct DataConfig: Sendable, Equatable {
     /// One file holding every split, told apart by this column's values.
     public var splitColumn: String? = nil
     public var splitValues: [String] = ["train", "validation", "test"]
+    /// Set by `compare` (compare.folds), never by a config key: fold `index` of `count` of the
+    /// training rows (a seeded permutation of data.split_seed) is the validation split and the
+    /// rest trains; the configured validation split is not used.
+    public var fold: Fold? = nil
 
     public init() {}
 

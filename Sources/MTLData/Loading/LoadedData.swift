@@ -96,11 +96,19 @@ public struct LoadedData {
         var taskRows: [Range<Int>] = []
         for source in sources {
             let f = source.files, tasks = source.tasks.map { config.tasks[$0] }
-            let tr = try read(f.train, f, tasks)
+            var tr = try read(f.train, f, tasks)
             guard tr.rowCount > 0 else { throw UserError("\(tr.file): the training file has no rows") }
+            if let fold = d.fold {
+                // Each data set is folded on its own, so every task keeps its share of both parts.
+                let parts = fold.split(rows: tr.rowCount, seed: d.splitSeed)
+                guard !parts.train.isEmpty && !parts.validation.isEmpty else {
+                    throw UserError("\(tr.file): \(tr.rowCount) training rows cannot be split into \(fold.count) folds", hint: "lower compare.folds")
+                }
+                validations.append(tr.subset(parts.validation))
+                tr = tr.subset(parts.train)
+            } else if let v = f.validation { validations.append(try read(v, f, tasks)) }
             taskRows.append((taskRows.last?.upperBound ?? 0)..<((taskRows.last?.upperBound ?? 0) + tr.rowCount))
             trains.append(tr)
-            if let v = f.validation { validations.append(try read(v, f, tasks)) }
             if let t = f.test { tests.append(try read(t, f, tasks)) }
         }
         var effective = config
@@ -185,6 +193,14 @@ public struct LoadedData {
             if nTest > 0 { test = train.subset(Array(order[0..<nTest]).sorted()) }
             if nValidation > 0 { validation = train.subset(Array(order[nTest..<(nTest + nValidation)]).sorted()) }
             train = train.subset(Array(order[(nTest + nValidation)...]).sorted())
+        }
+        if let f = d.fold {
+            let parts = f.split(rows: train.rowCount, seed: d.splitSeed)
+            guard !parts.train.isEmpty && !parts.validation.isEmpty else {
+                throw UserError("\(train.file): \(train.rowCount) training rows cannot be split into \(f.count) folds", hint: "lower compare.folds")
+            }
+            validation = train.subset(parts.validation)
+            train = train.subset(parts.train)
         }
         let preprocessor = try given ?? Preprocessor.fit(source: config, train: train, comm: comm)
         try preprocessor.checkEncodedSize([("train", train.rowCount), ("validation", validation?.rowCount ?? 0), ("test", test?.rowCount ?? 0)],

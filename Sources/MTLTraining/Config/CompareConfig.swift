@@ -6,11 +6,81 @@ public struct CompareConfig: Sendable, Equatable {
     public struct Candidate: Sendable, Equatable, Hashable, Codable {
         public var architecture: Architecture
         public var weighting: WeightingMethod
-        public init(architecture: Architecture, weighting: WeightingMethod) { self.architecture = architecture; self.weighting = weighting }
-        /// The candidate's name in tables and folders, e.g. `mmoe+uncertainty`.
-        public var name: String { architecture == .singleTask ? "single-task" : "\(architecture.rawValue)+\(weighting.rawValue)" }
+        /// Settings the search chose for it (nil: the config's own).
+        public var settings: Settings = Settings()
+        public init(architecture: Architecture, weighting: WeightingMethod, settings: Settings = Settings()) {
+            self.architecture = architecture; self.weighting = weighting; self.settings = settings
+        }
+        /// The candidate's name in tables and folders, e.g. `mmoe+uncertainty`, and with the
+        /// search's settings `mmoe+uncertainty (lr 0.003, width x0.5)`; a single-task model
+        /// without hidden layers is `linear` (logistic regression for classification tasks).
+        public var name: String {
+            let base = isLinear ? "linear" : architecture == .singleTask ? "single-task" : "\(architecture.rawValue)+\(weighting.rawValue)"
+            let s = settings.description(linear: isLinear)
+            return s.isEmpty ? base : "\(base) (\(s))"
+        }
+        /// A single-task model without hidden layers: one linear model per task.
+        public var isLinear: Bool { architecture == .singleTask && settings.width == 0 }
+        /// Whether it trains the tasks separately (single-task or linear).
+        public var isSeparate: Bool { architecture == .singleTask }
         /// The single-task baseline every comparison includes.
         public static let baseline = Candidate(architecture: .singleTask, weighting: .fixed)
+
+        /// A folder name: the name with everything but letters, digits, '+', '.' and '-' as '_'.
+        public var folder: String {
+            String(name.map { $0.isLetter || $0.isNumber || "+.-".contains($0) ? $0 : "_" })
+        }
+    }
+
+    /// The settings a search varies (nil: the config's own value).
+    public struct Settings: Sendable, Equatable, Hashable, Codable {
+        public var learningRate: Double? = nil
+        public var weightDecay: Double? = nil
+        public var dropout: Double? = nil
+        /// A factor on every hidden width (model.trunk, head and expert); 0: no hidden layers.
+        public var width: Double? = nil
+        public init(learningRate: Double? = nil, weightDecay: Double? = nil, dropout: Double? = nil, width: Double? = nil) {
+            self.learningRate = learningRate; self.weightDecay = weightDecay; self.dropout = dropout; self.width = width
+        }
+        enum CodingKeys: String, CodingKey {
+            case learningRate = "learning_rate", weightDecay = "weight_decay", dropout, width
+        }
+        func description(linear: Bool) -> String {
+            var parts: [String] = []
+            func g(_ x: Double) -> String { String(format: "%g", x) }
+            if let v = learningRate { parts.append("lr \(g(v))") }
+            if let v = weightDecay { parts.append("wd \(g(v))") }
+            if let v = dropout, !linear { parts.append("dropout \(g(v))") }
+            if let v = width, !linear { parts.append("width x\(g(v))") }
+            return parts.joined(separator: ", ")
+        }
+        /// The widths scaled by `width` (at least 1 each; none for 0).
+        public static func scaled(_ widths: [Int], by f: Double?) -> [Int] {
+            guard let f else { return widths }
+            guard f > 0 else { return [] }
+            return widths.map { max(1, Int((Double($0) * f).rounded())) }
+        }
+    }
+
+    /// `compare.search`: successive halving (Jamieson and Talwalkar, AISTATS 2016) over
+    /// architectures x weighting x these settings, in three brackets run side by side (the
+    /// multi-task candidates, single-task models, linear models), each keeping the best
+    /// 1/`eta` of its configurations at every rung and training the rest `eta` times longer.
+    public struct Search: Sendable, Equatable {
+        /// Multi-task configurations sampled at the first rung (single-task: a third as many,
+        /// linear: a sixth, at least 2 each where the space has them).
+        public var configurations: Int = 18
+        public var eta: Int = 3
+        /// The fewest epochs a rung trains; the last rung trains compare.epochs (else
+        /// training.epochs), each rung before it 1/eta as many.
+        public var minEpochs: Int = 1
+        /// A wall-clock budget for the whole comparison, search and final runs (nil: epochs only).
+        public var seconds: Double? = nil
+        public var learningRate: [Double] = [3e-4, 1e-3, 3e-3]
+        public var weightDecay: [Double] = [0, 1e-5, 1e-4]
+        public var dropout: [Double] = [0, 0.1, 0.3]
+        public var width: [Double] = [0.5, 1]
+        public init() {}
     }
     public var architectures: [Architecture] = [.hardSharing, .mmoe, .cgc, .crossStitch]
     public var weighting: [WeightingMethod] = [.equal, .uncertainty, .pcgrad]
@@ -28,8 +98,15 @@ public struct CompareConfig: Sendable, Equatable {
     /// Epochs of the relationship run (compare) and of `advise`'s pilot.
     public var probeEpochs: Int = 1
     public var output: String? = nil
+    /// k-fold cross-validation of the training rows (0: the validation split, once per seed).
+    public var folds: Int = 0
+    public var search: Search? = nil
 
     public init() {}
+
+    /// The replicates every final candidate trains, and across which differences are paired:
+    /// seeds x folds.
+    public var replicates: Int { seeds * max(folds, 1) }
 
     /// The candidates in order: the explicit list or the grid, then the single-task baseline.
     public var plan: [Candidate] {
@@ -74,6 +151,31 @@ extension ConfigReader {
         c.probeEvery = try int("probe_every", default: c.probeEvery, min: 1)
         c.probeEpochs = try int("probe_epochs", default: c.probeEpochs, min: 1, max: ConfigLimits.epochs)
         c.output = try string("output")
+        c.folds = try int("folds", default: 0, min: 0, max: ConfigLimits.count)
+        if c.folds == 1 { throw fail("folds", nil, "is 1; cross-validation needs at least 2 folds", hint: "0 uses the validation split") }
+        if var s = try child("search") {
+            var r = CompareConfig.Search()
+            r.configurations = try s.int("configurations", default: r.configurations, min: 1, max: ConfigLimits.count)
+            r.eta = try s.int("eta", default: r.eta, min: 2, max: 100)
+            r.minEpochs = try s.int("min_epochs", default: r.minEpochs, min: 1, max: ConfigLimits.epochs)
+            r.seconds = try s.double("seconds")
+            if let v = r.seconds, !(v > 0) { throw s.fail("seconds", nil, "must be a positive number of seconds") }
+            func list(_ k: String, _ d: [Double], _ range: ClosedRange<Double>) throws -> [Double] {
+                guard let names = try s.strings(k) else { return d }
+                let v = try names.map { n -> Double in
+                    guard let x = Double(n), range.contains(x) else { throw s.fail(k, nil, "lists '\(n)', which is not a number in \(range)") }
+                    return x
+                }
+                guard !v.isEmpty else { throw s.fail(k, nil, "is empty", hint: "list at least one value, or leave it out for the default \(d)") }
+                return Array(Set(v)).sorted()
+            }
+            r.learningRate = try list("learning_rate", r.learningRate, 1e-9...10)
+            r.weightDecay = try list("weight_decay", r.weightDecay, 0...10)
+            r.dropout = try list("dropout", r.dropout, 0...0.95)
+            r.width = try list("width", r.width, 0...16)
+            try s.finish()
+            c.search = r
+        }
         if c.plan.count < 2 {
             throw fail("architectures", nil, "leaves no multi-task candidate to compare with the single-task baseline")
         }

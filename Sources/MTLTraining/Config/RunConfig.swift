@@ -100,6 +100,14 @@ public struct RunConfig: Sendable, Equatable {
         case seed(UInt64)
         case architecture(Architecture)
         case weighting(WeightingMethod)
+        case learningRate(Double)
+        case weightDecay(Double)
+        case dropout(Double)
+        /// Hidden widths of model.trunk, model.head or model.expert (by `key`).
+        case widths(key: String, [Int])
+
+        /// The keys `widths` may name.
+        public static let widthKeys = ["model.trunk", "model.head", "model.expert"]
 
         /// The config key it replaces, as stored in checkpoints.
         public var key: String {
@@ -109,6 +117,10 @@ public struct RunConfig: Sendable, Equatable {
             case .seed: return "training.seed"
             case .architecture: return "model.architecture"
             case .weighting: return "weighting.method"
+            case .learningRate: return "training.learning_rate"
+            case .weightDecay: return "training.weight_decay"
+            case .dropout: return "model.dropout"
+            case .widths(let k, _): return k
             }
         }
 
@@ -118,6 +130,8 @@ public struct RunConfig: Sendable, Equatable {
             case .seed(let v): return String(v)
             case .architecture(let a): return a.rawValue
             case .weighting(let w): return w.rawValue
+            case .learningRate(let v), .weightDecay(let v), .dropout(let v): return "\(v)"
+            case .widths(_, let w): return w.map(String.init).joined(separator: ",")
             }
         }
 
@@ -143,6 +157,13 @@ public struct RunConfig: Sendable, Equatable {
                     throw UserError("override \(key)=\(value) is not a weighting method", hint: "one of: \(WeightingMethod.names.joined(separator: ", "))")
                 }
                 self = .weighting(w)
+            case "training.learning_rate", "training.weight_decay", "model.dropout":
+                guard let v = Double(value), v.isFinite, v >= 0 else { throw UserError("override \(key)=\(value) is not a non-negative number") }
+                self = key == "model.dropout" ? .dropout(v) : key == "training.learning_rate" ? .learningRate(v) : .weightDecay(v)
+            case _ where Self.widthKeys.contains(key):
+                let fields = value.split(separator: ","), parts = fields.compactMap { Int($0) }
+                guard parts.count == fields.count, parts.allSatisfy({ $0 >= 1 }) else { throw UserError("override \(key)=\(value) is not a list of positive widths") }
+                self = .widths(key: key, parts)
             default: throw UserError("unknown override '\(key)'")
             }
         }
@@ -168,6 +189,23 @@ public struct RunConfig: Sendable, Equatable {
                     throw UserError("\(sourcePath): with architecture \(a.rawValue), config key 'model.\(p.key)' \(p.message)")
                 }
             case .weighting(let w): c.weighting.method = w
+            case .learningRate(let v):
+                guard v > 0 && v <= 10 else { throw UserError("override \(o.key)=\(v) is not in (0, 10]") }
+                c.training.learningRate = v
+            case .weightDecay(let v):
+                guard v >= 0 && v <= 10 else { throw UserError("override \(o.key)=\(v) is not between 0 and 10") }
+                c.training.weightDecay = v
+            case .dropout(let v):
+                guard v >= 0 && v < 1 else { throw UserError("override \(o.key)=\(v) is not in [0, 1)") }
+                c.model.dropout = v
+            case .widths(let k, let w):
+                guard w.allSatisfy({ $0 >= 1 && $0 <= ConfigLimits.width }) else { throw UserError("override \(o.key) has a width outside 1...\(ConfigLimits.width)") }
+                switch k {
+                case "model.trunk": c.model.trunk = w
+                case "model.head": c.model.head = w
+                default: c.model.expert = w
+                }
+                if let p = c.model.problem { throw UserError("\(sourcePath): with \(o.key) = \(w), config key 'model.\(p.key)' \(p.message)") }
             }
             c.overrides[o.key] = o.value
         }

@@ -24,16 +24,18 @@ struct Compare: ParsableCommand {
         let out = options.output ?? cfg.compare.output ?? "runs/\(options.name)-compare"
         try withRuntime(common, threads: cfg.training.threads, collectiveTimeout: cfg.training.collectiveTimeout, heartbeatTimeout: cfg.training.heartbeatTimeout) { comm, logger in
             let comparison = Comparison(config: cfg, world: comm, output: out, logger: logger)
-            guard let results = try comparison.run() else { return }
-            let analysis = try CompareAnalysis(config: cfg, results: results, jobs: comparison.jobs)
+            guard let outcome = try comparison.run() else { return }
+            let analysis = try CompareAnalysis(config: cfg, outcome: outcome)
             let file = { (n: String) in (out as NSString).appendingPathComponent(n) }
             try AtomicFile.write(file("results.json"), text: try JSON.text(analysis.results, pretty: true) + "\n")
             try AtomicFile.write(file("results.csv"), text: analysis.csv)
             let winner = analysis.recommendation.winner
-            try AtomicFile.write(file("recommended.yaml"), text: try CompareAnalysis.recommendedConfig(cfg, winner: winner, candidates: analysis.candidates))
+            try AtomicFile.write(file("recommended.yaml"), text: try CompareAnalysis.recommendedConfig(cfg, winner: winner, plan: outcome.plan))
             try AtomicFile.write(file("report.html"), text: Report.comparison(analysis, config: cfg))
+            if let search = analysis.search { print(CompareAnalysis.searchTable(search) + "\n") }
             print(CompareAnalysis.table(analysis))
-            print("\nRecommendation: \(analysis.recommendation.trainSeparately ? "train the tasks separately (single-task)" : winner)")
+            let rec = analysis.recommendation
+            print("\nRecommendation: \(rec.measurable ? "" : "no measurable difference; the cheapest: ")\(rec.trainSeparately ? "train the tasks separately, \(winner)" : winner)")
             for r in analysis.recommendation.reasons { print("  - \(r)") }
             print("Files: \(file("report.html")), results.json, results.csv, recommended.yaml")
         }
