@@ -380,12 +380,7 @@ public struct CompareAnalysis {
         var model = top["model"]?.mapping ?? Node.Mapping([])
         model["architecture"] = Node(c.architecture.rawValue)
         // The search's settings, written as the keys they set.
-        func widths(_ w: [Int]) -> Node { Node.sequence(Node.Sequence(w.map { Node(String($0)) }, Tag(.seq), .flow)) }
-        if c.settings.width != nil {
-            model["trunk"] = widths(CompareConfig.Settings.scaled(config.model.trunk, by: c.settings.width))
-            model["head"] = widths(CompareConfig.Settings.scaled(config.model.head, by: c.settings.width))
-            if !c.isSeparate { model["expert"] = widths(CompareConfig.Settings.scaled(config.model.expert, by: c.settings.width)) }
-        }
+        if let v = c.settings.width { model["width"] = Node(String(v * config.model.width)) }
         if let v = c.settings.dropout { model["dropout"] = Node(String(v)) }
         top["model"] = Node.mapping(model)
         var training = top["training"]?.mapping ?? Node.Mapping([])

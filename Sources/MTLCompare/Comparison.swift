@@ -87,11 +87,7 @@ public final class Comparison {
             if let v = s.learningRate { o.append(.learningRate(v)) }
             if let v = s.weightDecay { o.append(.weightDecay(v)) }
             if let v = s.dropout { o.append(.dropout(v)) }
-            if s.width != nil {
-                o.append(.widths(key: "model.trunk", CompareConfig.Settings.scaled(c.model.trunk, by: s.width)))
-                o.append(.widths(key: "model.head", CompareConfig.Settings.scaled(c.model.head, by: s.width)))
-                if !cand.isSeparate { o.append(.widths(key: "model.expert", CompareConfig.Settings.scaled(c.model.expert, by: s.width))) }
-            }
+            if let v = s.width { o.append(.width(v * c.model.width)) }
         } else {
             o += [.architecture(.hardSharing), .weighting(.fixed), .epochs(config.compare.probeEpochs)]
         }

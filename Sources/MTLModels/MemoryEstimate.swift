@@ -6,6 +6,9 @@ extension ModelConfig {
     /// its layers' buffers for `maxRows` rows (outputs and input gradients, about 6 floats per
     /// unit and row). It errs high; it is meant to refuse what cannot fit, not to plan memory.
     public func estimatedFloats(layout: InputLayout, maxRows: Int, architecture a: Architecture? = nil) -> (parameters: Double, buffers: Double) {
+        guard given.count == 3 && width == 1 else {
+            return resolved(inputWidth: Self.inputWidth(layout, sparseProjection: sparseProjection)).estimatedFloats(layout: layout, maxRows: maxRows, architecture: a)
+        }
         let arch = a ?? architecture
         let rows = Double(maxRows), t = Double(layout.tasks.count)
         let outputs = layout.taskOutputs.map(Double.init)

@@ -41,6 +41,12 @@ public struct ModelConfig: Sendable, Equatable {
     public var architecture: Architecture = .hardSharing
     public var trunk: [Int] = [256, 128]
     public var head: [Int] = [64]
+    /// Whether trunk, head and expert came from the config; those that did not are sized from
+    /// the input's width when the model is built (`resolved(for:)`).
+    public var given: Set<String> = ["trunk", "head", "expert"]
+    /// A factor on every hidden width (trunk, head, expert), applied when the model is built;
+    /// 0: no hidden layers in trunk and head (a linear model per task under single-task).
+    public var width: Double = 1
     public var activation: Activation = .relu
     public var dropout: Double = 0
     public var layerNorm: Bool = false
@@ -68,6 +74,33 @@ public struct ModelConfig: Sendable, Equatable {
 
     public init() {}
 
+    /// The hidden widths for an input of `inputWidth` features (after embeddings and the sparse
+    /// projection): a width the config does not give is sized from the input, first layer
+    /// P = the power of two at or above the input width within 16...256, then P/2 (at least 8);
+    /// the head half the trunk's last width (else of P) within 8...64; the experts P, P/2. Then each
+    /// width times `width` (at least 1; none for 0).
+    public func resolved(inputWidth: Int) -> ModelConfig {
+        var m = self
+        var p = 16
+        while p < Swift.min(inputWidth, 256) { p *= 2 }
+        if !given.contains("trunk") { m.trunk = [p, Swift.max(8, p / 2)] }
+        if !given.contains("head") { m.head = [Swift.min(64, Swift.max(8, (m.trunk.last ?? p) / 2))] }
+        if !given.contains("expert") { m.expert = [p, Swift.max(8, p / 2)] }
+        if width != 1 {
+            func scale(_ w: [Int]) -> [Int] { width > 0 ? w.map { Swift.max(1, Swift.min(1 << 20, Int((Double($0) * width).rounded()))) } : [] }
+            m.trunk = scale(m.trunk); m.head = scale(m.head)
+            m.expert = width > 0 ? scale(m.expert) : m.expert
+        }
+        m.given = ["trunk", "head", "expert"]
+        m.width = 1
+        return m
+    }
+
+    /// The input width the first hidden layers see for `layout`.
+    public static func inputWidth(_ layout: InputLayout, sparseProjection: Int) -> Int {
+        layout.inputWidth + (layout.sparseWidth > 0 ? sparseProjection : 0)
+    }
+
     /// What makes the section unusable for its architecture, if anything: the key (under
     /// `model.`) and what is wrong.
     public var problem: (key: String, message: String)? {
@@ -82,6 +115,9 @@ public struct ModelConfig: Sendable, Equatable {
         }
         if architecture == .ensemble && member == .ensemble { return ("member", "cannot be ensemble") }
         if [.mmoe, .cgc, .ple].contains(experts) && expert.isEmpty { return ("expert", "must list at least one width for \(experts.rawValue)") }
+        if (architecture == .crossStitch || member == .crossStitch && architecture == .ensemble) && width == 0 {
+            return ("width", "is 0, which leaves cross-stitch no hidden layers to stitch")
+        }
         if (architecture == .crossStitch || member == .crossStitch && architecture == .ensemble) && trunk.isEmpty {
             return ("trunk", "must list at least one width for cross-stitch: the stitches mix the columns' hidden layers")
         }

@@ -52,6 +52,7 @@ public protocol SharedRepresentationModel: MultiTaskModel {
 /// Builds the architecture a config names, with its parameters initialised from `seed`.
 public func makeModel(_ config: ModelConfig, layout: InputLayout, maxRows: Int, seed: UInt64) -> MultiTaskModel {
     let store = ParameterStore()
+    let config = config.resolved(inputWidth: ModelConfig.inputWidth(layout, sparseProjection: config.sparseProjection))
     let model = config.architecture.build(config, layout: layout, maxRows: maxRows, store: store, prefix: "", seed: seed)
     store.materialize(seed: seed)
     return model

@@ -275,14 +275,15 @@ final class CompareTests: XCTestCase {
     /// Overrides of the searched settings round-trip through their stored form (a checkpoint's).
     func testSearchOverridesRoundTrip() throws {
         var config = try Support.fixtureConfig()
-        let o: [RunConfig.Override] = [.learningRate(0.003), .weightDecay(1e-5), .dropout(0.1), .widths(key: "model.trunk", [8, 6]), .widths(key: "model.head", [])]
+        let o: [RunConfig.Override] = [.learningRate(0.003), .weightDecay(1e-5), .dropout(0.1), .width(0.5)]
         try config.apply(o)
-        XCTAssertEqual(config.training.learningRate, 0.003); XCTAssertEqual(config.model.trunk, [8, 6]); XCTAssertEqual(config.model.head, [])
+        XCTAssertEqual(config.training.learningRate, 0.003); XCTAssertEqual(config.model.width, 0.5); XCTAssertEqual(config.model.dropout, 0.1)
         var again = try Support.fixtureConfig()
         try again.apply(overrides: config.overrides)
         XCTAssertEqual(again, config)
-        Support.assertUserError(["model.trunk=8,x"]) { _ = try RunConfig.Override(key: "model.trunk", value: "8,x") }
+        Support.assertUserError(["model.width=x"]) { _ = try RunConfig.Override(key: "model.width", value: "x") }
         Support.assertUserError(["model.dropout"]) { var c = config; try c.apply([.dropout(1.5)]) }
+        Support.assertUserError(["model.width 0", "cross-stitch"]) { var c = config; try c.apply([.architecture(.crossStitch), .width(0)]) }
     }
 
     /// The choice is made on validation data only: the same search with the test split's labels

@@ -21,7 +21,8 @@ final class ConfigTests: XCTestCase {
     func testDefaults() throws {
         let c = try RunConfig.parse(text: base, path: "/x/c.yaml")
         XCTAssertEqual(c.model.architecture, .hardSharing)
-        XCTAssertEqual(c.model.trunk, [256, 128])
+        XCTAssertEqual(c.model.given, [], "no widths given: sized from the input")
+        XCTAssertEqual(c.model.width, 1)
         XCTAssertEqual(c.training.batchSize, 256)
         XCTAssertEqual(c.training.optimizer, .adam)
         XCTAssertEqual(c.training.learningRate, 1e-3)
@@ -30,6 +31,27 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(c.resolve("/abs/t.csv"), "/abs/t.csv")
         XCTAssertNil(c.output)
         XCTAssertEqual(c.training.heartbeatTimeout, 20)
+    }
+
+    /// Widths the config does not give are sized from the input; model.width scales them all.
+    func testWidthsFromTheInputSize() throws {
+        let c = try RunConfig.parse(text: base, path: "/x/c.yaml")
+        func widths(_ m: ModelConfig, _ input: Int) -> [[Int]] { let r = m.resolved(inputWidth: input); return [r.trunk, r.head, r.expert] }
+        XCTAssertEqual(widths(c.model, 700), [[256, 128], [64], [256, 128]])
+        XCTAssertEqual(widths(c.model, 100), [[128, 64], [32], [128, 64]])
+        XCTAssertEqual(widths(c.model, 20), [[32, 16], [8], [32, 16]])
+        XCTAssertEqual(widths(c.model, 3), [[16, 8], [8], [16, 8]])
+        let given = try RunConfig.parse(text: base + "\nmodel: {trunk: [16, 12], head: [9], width: 0.5}\n", path: "/x/c.yaml")
+        XCTAssertEqual(given.model.given, ["trunk", "head"])
+        XCTAssertEqual(widths(given.model, 700), [[8, 6], [5], [128, 64]])
+        var linear = given.model
+        linear.width = 0
+        XCTAssertEqual(widths(linear, 700).prefix(2), [[], []], "width 0: no hidden layers")
+        Support.assertUserError(["model.width", "between 0.0 and 16.0"]) { _ = try RunConfig.parse(text: base + "\nmodel: {width: 20}\n", path: "/x/c.yaml") }
+        // The model built holds the resolved widths: a 3-feature input gets trunk [16, 8] and head [8].
+        let layout = InputLayout(denseWidth: 3, fieldWidths: [1, 1, 1], embeddings: nil, sparseWidth: 0, tasks: [.init(name: "y", outputs: 1)])
+        let model = makeModel(c.model, layout: layout, maxRows: 4, seed: 1)
+        XCTAssertEqual(model.store.count, (3 * 16 + 16) + (16 * 8 + 8) + (8 * 8 + 8) + (8 * 1 + 1))
     }
 
     /// Output folders in the config are relative to the config file, as data paths are.

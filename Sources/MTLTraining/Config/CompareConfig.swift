@@ -37,7 +37,7 @@ public struct CompareConfig: Sendable, Equatable {
         public var learningRate: Double? = nil
         public var weightDecay: Double? = nil
         public var dropout: Double? = nil
-        /// A factor on every hidden width (model.trunk, head and expert); 0: no hidden layers.
+        /// A factor on model.width (every hidden width); 0: no hidden layers.
         public var width: Double? = nil
         public init(learningRate: Double? = nil, weightDecay: Double? = nil, dropout: Double? = nil, width: Double? = nil) {
             self.learningRate = learningRate; self.weightDecay = weightDecay; self.dropout = dropout; self.width = width
@@ -53,12 +53,6 @@ public struct CompareConfig: Sendable, Equatable {
             if let v = dropout, !linear { parts.append("dropout \(g(v))") }
             if let v = width, !linear { parts.append("width x\(g(v))") }
             return parts.joined(separator: ", ")
-        }
-        /// The widths scaled by `width` (at least 1 each; none for 0).
-        public static func scaled(_ widths: [Int], by f: Double?) -> [Int] {
-            guard let f else { return widths }
-            guard f > 0 else { return [] }
-            return widths.map { max(1, Int((Double($0) * f).rounded())) }
         }
     }
 

@@ -5,8 +5,11 @@ extension ConfigReader {
     mutating func modelSection() throws -> ModelConfig {
         var m = ModelConfig()
         m.architecture = try choice("architecture", default: m.architecture)
+        // Widths not given are sized from the input when the model is built (ModelConfig.resolved).
+        m.given = Set(["trunk", "head", "expert"].filter(has))
         m.trunk = try ints("trunk") ?? m.trunk
         m.head = try ints("head") ?? m.head
+        m.width = try double("width", default: 1, range: 0...16)
         m.activation = try choice("activation", default: m.activation)
         m.dropout = try double("dropout", default: 0, range: 0...0.95)
         m.layerNorm = try bool("layer_norm", default: false)

@@ -103,11 +103,8 @@ public struct RunConfig: Sendable, Equatable {
         case learningRate(Double)
         case weightDecay(Double)
         case dropout(Double)
-        /// Hidden widths of model.trunk, model.head or model.expert (by `key`).
-        case widths(key: String, [Int])
-
-        /// The keys `widths` may name.
-        public static let widthKeys = ["model.trunk", "model.head", "model.expert"]
+        /// model.width: a factor on every hidden width.
+        case width(Double)
 
         /// The config key it replaces, as stored in checkpoints.
         public var key: String {
@@ -120,7 +117,7 @@ public struct RunConfig: Sendable, Equatable {
             case .learningRate: return "training.learning_rate"
             case .weightDecay: return "training.weight_decay"
             case .dropout: return "model.dropout"
-            case .widths(let k, _): return k
+            case .width: return "model.width"
             }
         }
 
@@ -130,8 +127,7 @@ public struct RunConfig: Sendable, Equatable {
             case .seed(let v): return String(v)
             case .architecture(let a): return a.rawValue
             case .weighting(let w): return w.rawValue
-            case .learningRate(let v), .weightDecay(let v), .dropout(let v): return "\(v)"
-            case .widths(_, let w): return w.map(String.init).joined(separator: ",")
+            case .learningRate(let v), .weightDecay(let v), .dropout(let v), .width(let v): return "\(v)"
             }
         }
 
@@ -157,13 +153,14 @@ public struct RunConfig: Sendable, Equatable {
                     throw UserError("override \(key)=\(value) is not a weighting method", hint: "one of: \(WeightingMethod.names.joined(separator: ", "))")
                 }
                 self = .weighting(w)
-            case "training.learning_rate", "training.weight_decay", "model.dropout":
+            case "training.learning_rate", "training.weight_decay", "model.dropout", "model.width":
                 guard let v = Double(value), v.isFinite, v >= 0 else { throw UserError("override \(key)=\(value) is not a non-negative number") }
-                self = key == "model.dropout" ? .dropout(v) : key == "training.learning_rate" ? .learningRate(v) : .weightDecay(v)
-            case _ where Self.widthKeys.contains(key):
-                let fields = value.split(separator: ","), parts = fields.compactMap { Int($0) }
-                guard parts.count == fields.count, parts.allSatisfy({ $0 >= 1 }) else { throw UserError("override \(key)=\(value) is not a list of positive widths") }
-                self = .widths(key: key, parts)
+                switch key {
+                case "model.dropout": self = .dropout(v)
+                case "model.width": self = .width(v)
+                case "training.learning_rate": self = .learningRate(v)
+                default: self = .weightDecay(v)
+                }
             default: throw UserError("unknown override '\(key)'")
             }
         }
@@ -198,16 +195,14 @@ public struct RunConfig: Sendable, Equatable {
             case .dropout(let v):
                 guard v >= 0 && v < 1 else { throw UserError("override \(o.key)=\(v) is not in [0, 1)") }
                 c.model.dropout = v
-            case .widths(let k, let w):
-                guard w.allSatisfy({ $0 >= 1 && $0 <= ConfigLimits.width }) else { throw UserError("override \(o.key) has a width outside 1...\(ConfigLimits.width)") }
-                switch k {
-                case "model.trunk": c.model.trunk = w
-                case "model.head": c.model.head = w
-                default: c.model.expert = w
-                }
-                if let p = c.model.problem { throw UserError("\(sourcePath): with \(o.key) = \(w), config key 'model.\(p.key)' \(p.message)") }
+            case .width(let v):
+                guard v >= 0 && v <= 16 else { throw UserError("override \(o.key)=\(v) is not between 0 and 16") }
+                c.model.width = v
             }
             c.overrides[o.key] = o.value
+        }
+        if let p = c.model.problem, new.contains(where: { if case .width = $0 { return true }; return false }) {
+            throw UserError("\(sourcePath): with model.width \(c.model.width), config key 'model.\(p.key)' \(p.message)")
         }
         if let p = Self.problem(weighting: c.weighting, model: c.model) {
             throw UserError("\(sourcePath): config key 'weighting.\(p.key)' \(p.message)", hint: p.hint)

@@ -3,6 +3,7 @@ import Logging
 import MTLCore
 import MTLData
 import MTLDistributed
+import MTLModels
 import MTLWeighting
 
 /// A whole `train` invocation: output folder, epochs, validation, checkpoints, resume, test and
@@ -72,7 +73,9 @@ public final class TrainingRun {
             let counts = { (s: EncodedSplit?) in s.map { "\($0.rows) rows, labelled " + zip(data.preprocessor.tasks, $0.labelCounts).map { "\($0.name) \($1)" }.joined(separator: ", ") } ?? "none" }
             logger.info("data: train \(counts(data.train)); validation \(counts(data.validation)); test \(counts(data.test)); input width \(data.preprocessor.inputWidth) dense + \(data.preprocessor.sparseWidth) sparse; loaded in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
             logger.info("columns: \(data.preprocessor.columnSummary)")
-            logger.info("model: \(config.model.architecture.rawValue), \(trainer.parameterCount) parameters; \(comm.size) rank(s), global batch \(config.training.batchSize), \(trainer.stepsPerEpoch) steps per epoch")
+            let m = config.model.resolved(inputWidth: ModelConfig.inputWidth(data.preprocessor.layout, sparseProjection: config.model.sparseProjection))
+            let sized = config.model.given.count < 3 || config.model.width != 1 ? " (widths not in the config sized from the input width; model.width \(config.model.width))" : ""
+            logger.info("model: \(config.model.architecture.rawValue), \(trainer.parameterCount) parameters, trunk \(m.trunk), head \(m.head)\([.mmoe, .cgc, .ple].contains(m.architecture) ? ", expert \(m.expert)" : "")\(sized); \(comm.size) rank(s), global batch \(config.training.batchSize), \(trainer.stepsPerEpoch) steps per epoch")
             let w = trainer.weighting
             if config.weighting.method != .fixed, let t = config.tasks.first(where: { $0.weight != 1 }) {
                 logger.warning("task '\(t.name)' sets weight \(t.weight), which weighting.method \(config.weighting.method.rawValue) ignores (task weights apply to method fixed only)")
