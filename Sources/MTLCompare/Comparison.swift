@@ -182,6 +182,13 @@ public final class Comparison {
         return results
     }
 
+    /// The probe's interval: `every`, lowered (to 1 at most) until `steps` steps hold `atLeast`
+    /// measurements.
+    public static func probeInterval(steps: Int, every: Int, atLeast: Int) -> Int {
+        guard steps / max(every, 1) < atLeast else { return every }
+        return max(1, steps / max(atLeast, 1))
+    }
+
     /// Groups the jobs of one batch would run in (for the search's time estimates).
     func groups(jobs: Int) -> Int {
         let g = (try? Self.groupSize(world: world.size, jobs: jobs, configured: config.compare.groupSize)) ?? 1
@@ -196,7 +203,13 @@ public final class Comparison {
                                                  maxSeconds: job.candidate == nil ? nil : maxSeconds ?? config.compare.seconds), logger: jobLogger)
         var probe: RelationshipProbe?
         if job.candidate == nil {
-            let p = RelationshipProbe(taskNames: run.trainer.tasks.map(\.name), every: config.compare.probeEvery)
+            // At least compare.probe_steps measurements: a shorter interval where the run is short.
+            let total = run.trainer.stepsPerEpoch * cfg.training.epochs
+            let every = Self.probeInterval(steps: total, every: config.compare.probeEvery, atLeast: config.compare.probeSteps)
+            if every < config.compare.probeEvery && comm.isRoot {
+                logger.info("relationships: measuring every \(every) step(s) instead of every \(config.compare.probeEvery) (compare.probe_every) for at least \(config.compare.probeSteps) measurements (compare.probe_steps) in \(total) steps")
+            }
+            let p = RelationshipProbe(taskNames: run.trainer.tasks.map(\.name), every: every)
             run.trainer.attach(hook: p)
             probe = p
         }

@@ -122,7 +122,10 @@ public struct SuccessiveHalving {
         var alive: [[Int]] = brackets.map { Array($0.1.indices) }
         // Each rung's full order per bracket (best first), for the multi-task runner-up.
         var ranks: [[[Int]]] = []
-        var secondsPerEpoch: [Double] = []
+        // The budget's measurements, from the rungs run: wall seconds per (round x epoch), which
+        // counts each job's data loading and evaluation too (an overestimate for longer rungs),
+        // and the seconds per job spent outside training.
+        var secondsPerEpoch: Double? = nil, overhead = 0.0
         let fold: Int? = config.compare.folds > 1 ? 0 : nil
         if world.isRoot {
             logger.info("compare.search: \(brackets.map { "\($0.1.count) \($0.0.rawValue)" }.joined(separator: ", ")) configuration(s); rungs of \(epochs.map(String.init).joined(separator: ", ")) epoch(s), keeping 1/\(search.eta) at each; then \(config.compare.replicates) replicate(s) of the finalists")
@@ -132,8 +135,7 @@ public struct SuccessiveHalving {
             if k > 0 {
                 // Budget: this rung and the final runs must fit in what is left (rank 0 decides).
                 var stop: [UInt8] = [0]
-                if world.isRoot, let budget = search.seconds, !secondsPerEpoch.isEmpty {
-                    let spe = secondsPerEpoch.sorted()[secondsPerEpoch.count / 2]
+                if world.isRoot, let budget = search.seconds, let spe = secondsPerEpoch {
                     let jobs = alive.map(\.count).reduce(0, +)
                     let rung = Double((jobs + comparison.groups(jobs: jobs) - 1) / comparison.groups(jobs: jobs)) * Double(e) * spe
                     let finals = finalCount(alive) * config.compare.replicates + 1
@@ -155,7 +157,9 @@ public struct SuccessiveHalving {
                 }
             }
             if world.isRoot { logger.info("compare.search: rung \(k + 1) of \(epochs.count): \(jobs.count) configuration(s) for \(e) epoch(s)") }
+            let rungStart = Date()
             let results = try comparison.run(jobs)
+            let rungSeconds = Date().timeIntervalSince(rungStart)
             // Rank 0 orders each bracket by score and tells the others (as indices).
             var order: [UInt8] = []
             if let results {
@@ -164,9 +168,6 @@ public struct SuccessiveHalving {
                 for (b, bracket) in brackets.enumerated() {
                     let mine = owner.indices.filter { owner[$0].0 == b }
                     let scores = mine.map { results[jobs[$0].id]?.summary?.bestValue }
-                    for j in mine {
-                        if let s = results[jobs[j].id]?.summary, s.epochs > 0 { secondsPerEpoch.append(s.wallSeconds / Double(s.epochs)) }
-                    }
                     let ranked = Self.order(scores, higherIsBetter: higher).map { owner[mine[$0]].1 }
                     let kept = k + 1 < epochs.count ? Array(ranked.prefix(Self.keep(ranked.count, eta: search.eta))) : ranked
                     next.append(kept)
@@ -177,6 +178,13 @@ public struct SuccessiveHalving {
                     }
                 }
                 log.rungs.append(rung)
+                let groups = comparison.groups(jobs: jobs.count)
+                let rounds = Double((jobs.count + groups - 1) / groups)
+                let training = results.values.compactMap { $0.summary?.wallSeconds }.sorted()
+                if rungSeconds > 1e-3 {
+                    secondsPerEpoch = rungSeconds / (rounds * Double(e))
+                    overhead = max(0, rungSeconds / rounds - (training.isEmpty ? 0 : training[training.count / 2]))
+                }
                 order = Array(try JSON.text([next, full]).utf8)
             }
             let decided = try JSON.decode([[[Int]]].self, from: Data(try world.broadcast(bytes: order, root: 0)), file: "the search's survivors")
@@ -209,7 +217,7 @@ public struct SuccessiveHalving {
             // What is left of the budget, shared by the final rounds.
             let groups = comparison.groups(jobs: finalJobs.count)
             let rounds = Double((finalJobs.count + groups - 1) / groups)
-            maxSeconds = max(1, (budget - Date().timeIntervalSince(start)) / rounds)
+            maxSeconds = max(1, (budget - Date().timeIntervalSince(start)) / rounds - overhead)
         }
         var spread = [UInt8](repeating: 0, count: 8)
         if world.isRoot { withUnsafeBytes(of: (maxSeconds ?? 0).bitPattern) { spread = Array($0) } }

@@ -43,7 +43,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var head: [Int] = [64]
     /// Whether trunk, head and expert came from the config; those that did not are sized from
     /// the input's width when the model is built (`resolved(for:)`).
-    public var given: Set<String> = ["trunk", "head", "expert"]
+    /// (In config order, an array: a Set would print in a per-process order, and the ranks
+    /// compare the config's description at start-up.)
+    public var given: [String] = ["trunk", "head", "expert"]
     /// A factor on every hidden width (trunk, head, expert), applied when the model is built;
     /// 0: no hidden layers in trunk and head (a linear model per task under single-task).
     public var width: Double = 1

@@ -91,6 +91,14 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(TaskData.correlationRatio([0, 0, 1, 1], [1, 3, 2, 6]), (4.0 / 14).squareRoot(), accuracy: 1e-12)
     }
 
+    /// The relationship run measures often enough for compare.probe_steps where it can.
+    func testProbeIntervalReachesTheStatedMeasurements() {
+        XCTAssertEqual(Comparison.probeInterval(steps: 1000, every: 10, atLeast: 20), 10)
+        XCTAssertEqual(Comparison.probeInterval(steps: 40, every: 10, atLeast: 20), 2, "the reported case: 4 measurements become 20")
+        XCTAssertEqual(Comparison.probeInterval(steps: 10, every: 10, atLeast: 20), 1, "every step, and still short")
+        XCTAssertEqual(Comparison.probeInterval(steps: 0, every: 10, atLeast: 20), 1)
+    }
+
     /// Advice from a handful of measured steps carries a warning; enough steps do not.
     func testAdviceWarnsOnFewMeasurements() {
         let data = DataSummary(tasks: [], labelCorrelation: [.init(a: "a", b: "b", value: nil, measure: "too_few_rows", rows: 3)], trainRows: 10)

@@ -89,6 +89,9 @@ public struct CompareConfig: Sendable, Equatable {
     public var groupSize: Int = 0
     /// Measure task relationships every this many steps in the relationship run.
     public var probeEvery: Int = 10
+    /// The fewest measurements the relationship run takes: probe_every is lowered (to every
+    /// step at most) to reach them; a warning says when even that falls short.
+    public var probeSteps: Int = 20
     /// Epochs of the relationship run (compare) and of `advise`'s pilot.
     public var probeEpochs: Int = 1
     public var output: String? = nil
@@ -144,6 +147,7 @@ extension ConfigReader {
         c.groupSize = try int("group_size", default: 0, min: 0, max: ConfigLimits.width)
         c.probeEvery = try int("probe_every", default: c.probeEvery, min: 1)
         c.probeEpochs = try int("probe_epochs", default: c.probeEpochs, min: 1, max: ConfigLimits.epochs)
+        c.probeSteps = try int("probe_steps", default: c.probeSteps, min: 1, max: ConfigLimits.steps)
         c.output = try string("output")
         c.folds = try int("folds", default: 0, min: 0, max: ConfigLimits.count)
         if c.folds == 1 { throw fail("folds", nil, "is 1; cross-validation needs at least 2 folds", hint: "0 uses the validation split") }

@@ -6,7 +6,7 @@ extension ConfigReader {
         var m = ModelConfig()
         m.architecture = try choice("architecture", default: m.architecture)
         // Widths not given are sized from the input when the model is built (ModelConfig.resolved).
-        m.given = Set(["trunk", "head", "expert"].filter(has))
+        m.given = ["trunk", "head", "expert"].filter(has)
         m.trunk = try ints("trunk") ?? m.trunk
         m.head = try ints("head") ?? m.head
         m.width = try double("width", default: 1, range: 0...16)

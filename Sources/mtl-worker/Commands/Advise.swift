@@ -35,8 +35,9 @@ struct Advise: ParsableCommand {
             guard comm.isRoot, let rel = result.relationships, let data = result.data else { return }
             let list = Advice.shortlist(relationships: rel, data: data, kinds: cfg.tasks.map(\.kind))
             var warnings: [String] = []
-            if rel.measuredSteps < Advice.fewMeasurements {
-                warnings.append("only \(rel.measuredSteps) measured steps: too few for the relationships and the shortlist to be trusted; raise compare.probe_epochs or lower compare.probe_every")
+            if rel.measuredSteps < cfg.compare.probeSteps {
+                let trust = rel.measuredSteps < Advice.fewMeasurements ? "too few for the relationships and the shortlist to be trusted" : "fewer than compare.probe_steps (\(cfg.compare.probeSteps))"
+                warnings.append("only \(rel.measuredSteps) measured steps: \(trust); raise compare.probe_epochs (the run measured every step it had)")
                 logger.warning("\(warnings[0])")
             }
             if json {
