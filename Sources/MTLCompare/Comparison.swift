@@ -150,8 +150,9 @@ public final class Comparison {
         let g = try Self.groupSize(world: world.size, jobs: remaining.count, configured: config.compare.groupSize)
         let groups = world.size / g
         let group = world.rank / g
-        if world.isRoot && !remaining.isEmpty {
-            logger.info("\(remaining.count) job(s) to train (\(all.count - remaining.count) already finished) in \(groups) group(s) of \(g) rank(s)")
+        if world.isRoot {
+            logger.info(remaining.isEmpty ? "all \(all.count) job(s) already finished"
+                        : "\(remaining.count) job(s) to train (\(all.count - remaining.count) already finished) in \(groups) group(s) of \(g) rank(s)")
         }
         let comm = try world.split(color: group, key: world.rank)
         let rounds = (remaining.count + groups - 1) / groups

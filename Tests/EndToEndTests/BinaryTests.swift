@@ -594,7 +594,7 @@ final class BinaryTests: XCTestCase {
         // Run again: nothing left to do, the same files.
         let again = try run(["compare", "--config", plain, "--output", dir + "/one"])
         XCTAssertEqual(again.status, 0, again.stderr)
-        XCTAssert(again.stderr.contains("(7 already finished)"), again.stderr)
+        XCTAssert(again.stderr.contains("all 7 job(s) already finished"), again.stderr)
         // The recommended config trains.
         let rec = try run(["train", "--config", dir + "/one/recommended.yaml", "--output", dir + "/rec", "--epochs", "2", "--report"])
         XCTAssertEqual(rec.status, 0, rec.stderr)
