@@ -235,8 +235,12 @@ public struct CompareAnalysis {
         let best = c[first], base = c[baseIndex]
         var reasons: [String] = []
         let runner = ranking.count > 1 ? c[ranking[1]] : nil
-        reasons.append("\(best.name) has the highest \(split) Δm% against \(base.name): \(withInterval(d(best))) (95 % interval over \(d(best).n) replicate(s)"
-                       + (overlap > 0 ? ", corrected for the folds' shared training rows" : "") + "; test \(f(best.deltaTest.mean)))")
+        let over = "95 % intervals over \(d(best).n) replicate(s)" + (overlap > 0 ? ", corrected for the folds' shared training rows" : "")
+        if first == baseIndex {
+            reasons.append("the single-task baseline, \(best.name), ranks first on \(split) Δm% (\(over)); the differences below are it minus each other candidate")
+        } else {
+            reasons.append("\(best.name) has the highest \(split) Δm% against \(base.name): \(withInterval(d(best))) (\(over); test \(f(best.deltaTest.mean)))")
+        }
         // Which candidates the best cannot be told from: the paired difference's interval includes 0.
         var tied: [Int] = []
         for j in ranking.dropFirst() {
@@ -408,7 +412,7 @@ extension CompareAnalysis {
         var head = pad("rank", 6) + pad("candidate", nameW) + pad("Δm% val", 16) + pad("Δm% test", 16)
         // The ± figures are 95 % intervals over the replicates (none with one replicate).
         for t in a.tasks { head += pad("\(t.name) \(Metric.headline(t.kind).rawValue)", 22) }
-        head += pad("params", 10) + "s/seed"
+        head += pad("params", 10) + "s/replicate"
         var lines = [head]
         for (r, i) in a.ranking.enumerated() {
             let c = a.candidates[i]

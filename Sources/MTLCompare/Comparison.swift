@@ -235,6 +235,10 @@ public final class Comparison {
         if let rel = r.relationships {
             return "finished \(r.id): \(rel.measuredSteps) measured steps, gradients in conflict on \(String(format: "%.0f", rel.overallConflictShare * 100)) % of them (\(seconds))"
         }
+        if r.id.hasPrefix("search/"), let s = r.summary {
+            // A search job is shown by what chooses: its validation score.
+            return "finished \(r.id): validation \(s.bestMetric) \(s.bestValue.map { String(format: "%.4f", $0) } ?? "n/a") at epoch \(s.bestEpoch ?? 0) of \(s.epochs) (\(seconds))"
+        }
         let test = r.summary?.test ?? [:]
         let parts = test.keys.sorted().map { task -> String in
             let m = test[task] ?? MetricValues()

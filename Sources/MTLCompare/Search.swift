@@ -57,9 +57,10 @@ public struct SuccessiveHalving {
     var config: RunConfig { comparison.config }
     var search: CompareConfig.Search { config.compare.search ?? CompareConfig.Search() }
 
-    /// Each bracket's configurations, sampled without replacement from its grid by a permutation
-    /// seeded from training.seed (multi-task: `configurations`; single-task: a third as many;
-    /// linear: a sixth; at least 2 each, at most the grid).
+    /// Each bracket's configurations: the config's own, then ones sampled without replacement
+    /// from its grid by a permutation seeded from training.seed (multi-task: `configurations`
+    /// in all; single-task: a third as many; linear: a sixth; at least 2 each, at most the grid
+    /// and the config's own).
     public static func sample(_ config: RunConfig) -> [(Bracket, [CompareConfig.Candidate])] {
         let s = config.compare.search ?? CompareConfig.Search()
         let widths = s.width.filter { $0 > 0 }.isEmpty ? [1] : s.width.filter { $0 > 0 }
@@ -78,9 +79,17 @@ public struct SuccessiveHalving {
             (.singleTask, grid([(.singleTask, .fixed)], widths: widths, dropouts: s.dropout), max(2, s.configurations / 3)),
             (.linear, grid([(.singleTask, .fixed)], widths: [0], dropouts: [0]), max(2, s.configurations / 6)),
         ]
+        // Each bracket starts from the config as written (its architecture and weighting method,
+        // or single-task, or single-task without hidden layers, with the config's own settings),
+        // so the search never loses the configuration its user wrote; the rest is sampled.
+        let own = config.model.architecture == .singleTask ? (pairs.first?.0 ?? .hardSharing) : config.model.architecture
+        let incumbents = [CompareConfig.Candidate(architecture: own, weighting: config.weighting.method),
+                          CompareConfig.Candidate.baseline,
+                          CompareConfig.Candidate(architecture: .singleTask, weighting: .fixed, settings: .init(width: 0))]
         return spaces.enumerated().map { k, space in
             let order = seededPermutation(space.1.count, seed: SplitMix64.mix(config.training.seed ^ 0x5EA2C4 ^ UInt64(k)))
-            return (space.0, order.prefix(min(space.2, space.1.count)).map { space.1[$0] })
+            let sampled = order.prefix(max(0, min(space.2, space.1.count + 1) - 1)).map { space.1[$0] }
+            return (space.0, [incumbents[k]] + sampled)
         }
     }
 
@@ -122,9 +131,12 @@ public struct SuccessiveHalving {
         var alive: [[Int]] = brackets.map { Array($0.1.indices) }
         // Each rung's full order per bracket (best first), for the multi-task runner-up.
         var ranks: [[[Int]]] = []
-        // The budget's measurements, from the rungs run: wall seconds per (round x epoch), which
-        // counts each job's data loading and evaluation too (an overestimate for longer rungs),
-        // and the seconds per job spent outside training.
+        // The rungs run and the last one's configurations, alike on every rank.
+        var ranRungs = 0, participants = Set<String>()
+        // The budget's measurements, from the last rung run: a round's seconds of training per
+        // epoch (the 75th percentile of its jobs' training seconds, as the slower group of a
+        // round sets its pace) and a round's seconds outside training (data loading,
+        // evaluation, writing): the rest of the rung's wall time.
         var secondsPerEpoch: Double? = nil, overhead = 0.0
         let fold: Int? = config.compare.folds > 1 ? 0 : nil
         if world.isRoot {
@@ -137,9 +149,11 @@ public struct SuccessiveHalving {
                 var stop: [UInt8] = [0]
                 if world.isRoot, let budget = search.seconds, let spe = secondsPerEpoch {
                     let jobs = alive.map(\.count).reduce(0, +)
-                    let rung = Double((jobs + comparison.groups(jobs: jobs) - 1) / comparison.groups(jobs: jobs)) * Double(e) * spe
-                    let finals = finalCount(alive) * config.compare.replicates + 1
-                    let final = Double((finals + comparison.groups(jobs: finals) - 1) / comparison.groups(jobs: finals)) * Double(last) * spe
+                    let rung = Double((jobs + comparison.groups(jobs: jobs) - 1) / comparison.groups(jobs: jobs)) * (overhead + Double(e) * spe)
+                    // After the last rung its finalists' first replicates are done already.
+                    let reused = k + 1 == epochs.count && e == last ? finalCount(alive) : 0
+                    let finals = finalCount(alive) * config.compare.replicates + 1 - reused
+                    let final = Double((finals + comparison.groups(jobs: finals) - 1) / comparison.groups(jobs: finals)) * (overhead + Double(last) * spe)
                     let elapsed = Date().timeIntervalSince(start)
                     if elapsed + rung + final > budget {
                         stop = [1]
@@ -157,6 +171,8 @@ public struct SuccessiveHalving {
                 }
             }
             if world.isRoot { logger.info("compare.search: rung \(k + 1) of \(epochs.count): \(jobs.count) configuration(s) for \(e) epoch(s)") }
+            ranRungs += 1
+            participants = Set(jobs.compactMap { $0.candidate?.name })
             let rungStart = Date()
             let results = try comparison.run(jobs)
             let rungSeconds = Date().timeIntervalSince(rungStart)
@@ -172,18 +188,21 @@ public struct SuccessiveHalving {
                     let kept = k + 1 < epochs.count ? Array(ranked.prefix(Self.keep(ranked.count, eta: search.eta))) : ranked
                     next.append(kept)
                     full.append(ranked)
+                    // Marked: what goes on, to the next rung or (after the last) to the final runs.
+                    let marked = k + 1 < epochs.count ? kept : Array(ranked.prefix(b == 0 ? 2 : 1))
                     for (j, job) in zip(mine, mine.map { jobs[$0] }) {
                         rung.entries.append(.init(bracket: bracket.0.rawValue, candidate: job.candidate?.name ?? "", score: results[job.id]?.summary?.bestValue,
-                                                  epochs: results[job.id]?.summary?.epochs ?? 0, promoted: kept.contains(owner[j].1)))
+                                                  epochs: results[job.id]?.summary?.epochs ?? 0, promoted: marked.contains(owner[j].1)))
                     }
                 }
                 log.rungs.append(rung)
                 let groups = comparison.groups(jobs: jobs.count)
                 let rounds = Double((jobs.count + groups - 1) / groups)
                 let training = results.values.compactMap { $0.summary?.wallSeconds }.sorted()
-                if rungSeconds > 1e-3 {
-                    secondsPerEpoch = rungSeconds / (rounds * Double(e))
-                    overhead = max(0, rungSeconds / rounds - (training.isEmpty ? 0 : training[training.count / 2]))
+                if rungSeconds > 1e-3 && !training.isEmpty {
+                    let pace = training[min(training.count - 1, training.count * 3 / 4)]
+                    secondsPerEpoch = pace / Double(e)
+                    overhead = max(0, rungSeconds / rounds - pace)
                 }
                 order = Array(try JSON.text([next, full]).utf8)
             }
@@ -207,16 +226,19 @@ public struct SuccessiveHalving {
         log.finalists = plan.map(\.name)
         // A finalist's first replicate is its last rung's run when that trained the full epochs
         // (same config, seed, fold and epochs): the same job id reuses its result.
-        let lastRung = log.rungs.count == epochs.count && epochs.last == last
+        // (From what every rank knows alike: the log is rank 0's.)
+        let lastRung = ranRungs == epochs.count && epochs.last == last
+        let inLastRung = participants
         let finalJobs = comparison.jobs(for: plan, epochs: last).map { job -> Comparison.Job in
-            guard lastRung, let c = job.candidate, job.seed == Int(config.training.seed), job.fold == fold || (fold == 0 && job.fold == nil) else { return job }
+            guard lastRung, let c = job.candidate, inLastRung.contains(c.name), job.seed == Int(config.training.seed), job.fold == fold else { return job }
             return Comparison.Job(id: "search/rung-\(epochs.count)/\(c.folder)", candidate: c, seed: job.seed, fold: fold, epochs: last)
         } + [comparison.relationshipJob]
         var maxSeconds: Double? = nil
         if let budget = search.seconds {
             // What is left of the budget, shared by the final rounds.
-            let groups = comparison.groups(jobs: finalJobs.count)
-            let rounds = Double((finalJobs.count + groups - 1) / groups)
+            let toRun = finalJobs.filter { !$0.id.hasPrefix("search/") }.count   // reused last-rung runs are done
+            let groups = comparison.groups(jobs: toRun)
+            let rounds = Double(max(1, (toRun + groups - 1) / groups))
             maxSeconds = max(1, (budget - Date().timeIntervalSince(start)) / rounds - overhead)
         }
         var spread = [UInt8](repeating: 0, count: 8)

@@ -244,11 +244,14 @@ final class CompareTests: XCTestCase {
         XCTAssertEqual(brackets.map(\.0), [.multiTask, .singleTask, .linear])
         // multi-task: 7 of 2 x 2 architectures/methods x 2 x 2 settings (width 0 is for linear only);
         // single-task: max(2, 7/3) of 4; linear: max(2, 7/6) of 2 x 2.
+        // Each starts from the config as written (hard-sharing, weighting fixed, its own settings).
         XCTAssertEqual(brackets.map(\.1.count), [7, 2, 2])
+        XCTAssertEqual(brackets.map { $0.1[0].name }, ["hard-sharing+fixed", "single-task", "linear"])
         XCTAssertEqual(Set(brackets[0].1).count, 7, "sampled without replacement")
-        XCTAssert(brackets[0].1.allSatisfy { !$0.isSeparate && $0.settings.width == 1 })
+        XCTAssert(brackets[0].1.dropFirst().allSatisfy { !$0.isSeparate && $0.settings.width == 1 })
         XCTAssert(brackets[1].1.allSatisfy { $0.isSeparate && !$0.isLinear })
-        XCTAssert(brackets[2].1.allSatisfy { $0.isLinear && $0.name.hasPrefix("linear (lr ") })
+        XCTAssert(brackets[2].1.allSatisfy(\.isLinear))
+        XCTAssert(brackets[2].1.dropFirst().allSatisfy { $0.name.hasPrefix("linear (lr ") })
         XCTAssertEqual(SuccessiveHalving.sample(config).map { $0.1.map(\.name) }, brackets.map { $0.1.map(\.name) }, "the same config samples the same")
         Support.assertUserError(["compare.search.eta"]) { _ = try RunConfig.parse(text: base + "compare:\n  search: {eta: 1}\n", path: path) }
         Support.assertUserError(["compare.search.dropout", "'2'"]) { _ = try RunConfig.parse(text: base + "compare:\n  search: {dropout: [2]}\n", path: path) }

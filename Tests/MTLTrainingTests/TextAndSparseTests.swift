@@ -96,6 +96,27 @@ final class TextAndSparseTests: XCTestCase {
         XCTAssertEqual(x.bytes.suffix(from: x.dataStart), y.bytes.suffix(from: y.dataStart), "lazy Adam resumes exactly")
     }
 
+    /// `sparse_updates: auto` updates lazily from SparseUpdates.autoLazyParameters table
+    /// parameters on and densely below: the same fixture with its sparse column declared wider.
+    func testAutoSparseUpdatesFollowTheTableSize() throws {
+        var l = Logger(label: "test"); l.logLevel = .error
+        let projection = try tasksConfig().model.sparseProjection
+        func trainer(flagsWidth: Int) throws -> (lazy: Bool, table: Int) {
+            var config = try tasksConfig()
+            XCTAssertEqual(config.training.sparseUpdates, .auto)
+            config.data.sparse[0].width = flagsWidth
+            let data = try LoadedData.load(source: config.dataSource)
+            let t = try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: l)
+            return (t.lazyRows, t.sparseTables.reduce(0) { $0 + $1.count })
+        }
+        let small = try trainer(flagsWidth: 16)
+        XCTAssertLessThan(small.table, SparseUpdates.autoLazyParameters)
+        XCTAssertFalse(small.lazy, "auto below the threshold is dense")
+        let large = try trainer(flagsWidth: SparseUpdates.autoLazyParameters / projection + 1)
+        XCTAssertGreaterThanOrEqual(large.table, SparseUpdates.autoLazyParameters)
+        XCTAssertTrue(large.lazy, "auto from the threshold on is lazy")
+    }
+
     func testTasksWithTheirOwnFilesShareOneInputSpace() throws {
         let data = try LoadedData.load(source: try tasksConfig().dataSource)
         XCTAssertEqual(data.train.rows, 180 + 240)

@@ -6,7 +6,7 @@ import MTLTraining
 struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train every candidate (architecture x weighting) and the single-task baseline with K seeds; rank them by Δm% and recommend one.",
-        discussion: "Candidates, seeds and budget come from the config's compare: section. Under mpirun the ranks split into groups that train candidates at the same time. Writes results.json, results.csv, recommended.yaml and report.html under the output folder (default: compare.output, else runs/<config name>-compare); run it again to resume an interrupted comparison.")
+        discussion: "Candidates, seeds and budget come from the config's compare: section; with compare.search, a successive-halving search over them and their learning rate, weight decay, dropout and width chooses the finalists on validation data. Differences carry 95 % intervals over the replicates (seeds x compare.folds); a candidate is recommended as measurably best only beyond them, else the cheapest of those not told apart. Under mpirun the ranks split into groups that train candidates at the same time. Writes results.json, results.csv, recommended.yaml and report.html under the output folder (default: compare.output, else runs/<config name>-compare); run it again to resume an interrupted comparison.")
     @OptionGroup var options: ConfigOptions
     @Option(help: "Override compare.seeds.") var seeds: Int?
     @Option(help: "Override compare.epochs (epochs per candidate).") var epochs: Int?
