@@ -422,11 +422,12 @@ extension CompareAnalysis {
             l += pad(interval(c.deltaTest), 16)
             for t in a.tasks {
                 let s = c.test[t.name]?[Metric.headline(t.kind)]
-                l += pad(s.map { "\(f($0.mean, 4)) ± \(f($0.std, 4))" } ?? "", 22)
+                l += pad(s.map { $0.ci95.isFinite ? "\(f($0.mean, 4)) ± \(f($0.ci95, 4))" : f($0.mean, 4) } ?? "", 22)
             }
             l += pad("\(c.parameters)", 10) + f(c.wallSeconds, 1)
             lines.append(l)
         }
+        lines.append("±: 95 % confidence interval over the \(a.replicates) replicate(s) (seeds x folds; none for one); Δm% paired replicate by replicate against the single-task baseline; test figures are reported, never chosen by")
         return lines.joined(separator: "\n")
     }
 }
