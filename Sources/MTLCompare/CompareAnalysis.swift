@@ -20,6 +20,11 @@ public struct CompareAnalysis {
         public init(mean: Double, std: Double, n: Int, ci95: Double = .nan) { self.mean = mean; self.std = std; self.n = n; self.ci95 = ci95 }
         /// Whether the interval excludes 0 (false without an interval).
         public var beyondZero: Bool { ci95.isFinite && abs(mean) > ci95 }
+        /// `mean ± ci95` with `digits` decimals, or the mean alone without an interval.
+        public func formatted(_ digits: Int) -> String {
+            let m = mean.isFinite ? String(format: "%.\(digits)f", mean) : "n/a"
+            return ci95.isFinite ? m + " ± " + String(format: "%.\(digits)f", ci95) : m
+        }
         enum CodingKeys: String, CodingKey { case mean, std, n, ci95 = "ci95" }
     }
     public struct Candidate {
@@ -143,7 +148,6 @@ public struct CompareAnalysis {
         func metrics(_ r: JobResult, _ split: String) -> [String: MetricValues] {
             (split == "test" ? r.summary?.test : r.summary?.validation) ?? [:]
         }
-        func replicate(_ r: JobResult) -> String { "\(r.seed)/\(r.fold ?? -1)" }
         var perCandidate: [[JobResult]] = plan.map { c in jobs.filter { $0.candidate == c }.compactMap { results[$0.id] } }
         // The baseline: the first single-task candidate with hidden layers, else the first separate one.
         guard let baseIndex = plan.firstIndex(where: { $0.isSeparate && !$0.isLinear }) ?? plan.firstIndex(where: \.isSeparate),
@@ -166,10 +170,10 @@ public struct CompareAnalysis {
             }
             return out
         }
-        let baseRuns = Dictionary(perCandidate[baseIndex].map { (replicate($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let baseRuns = Dictionary(perCandidate[baseIndex].map { ($0.replicate, $0) }, uniquingKeysWith: { a, _ in a })
         let baseMean = ["test": meanMetrics(perCandidate[baseIndex], "test"), "validation": meanMetrics(perCandidate[baseIndex], "validation")]
         func delta(_ r: JobResult, _ split: String) -> Double {
-            let base = baseRuns[replicate(r)].map { metrics($0, split) } ?? baseMean[split] ?? [:]
+            let base = baseRuns[r.replicate].map { metrics($0, split) } ?? baseMean[split] ?? [:]
             return Self.deltaM(metrics(r, split), baseline: base, tasks: taskList)
         }
         let overlap = self.overlap
@@ -188,7 +192,7 @@ public struct CompareAnalysis {
             }
             let summaries = runs.compactMap(\.summary)
             let hasValidation = !(baseMean["validation"] ?? [:]).isEmpty && runs.allSatisfy { !metrics($0, "validation").isEmpty }
-            let byReplicate = { (split: String) in Dictionary(runs.map { (replicate($0), delta($0, split)) }, uniquingKeysWith: { a, _ in a }) }
+            let byReplicate = { (split: String) in Dictionary(runs.map { ($0.replicate, delta($0, split)) }, uniquingKeysWith: { a, _ in a }) }
             var cand = Candidate(
                 name: c.name, architecture: c.architecture, weighting: c.weighting, seeds: runs.count,
                 parameters: summaries.first?.parameters ?? 0,
@@ -217,7 +221,7 @@ public struct CompareAnalysis {
     static func f(_ x: Double, _ digits: Int = 2) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "n/a" }
 
     /// A difference with its interval: `1.20 ± 0.35`, or `1.20 (one replicate: no interval)`.
-    static func withInterval(_ s: Stat) -> String { s.ci95.isFinite ? "\(f(s.mean)) ± \(f(s.ci95))" : "\(f(s.mean)) (one replicate: no interval)" }
+    static func withInterval(_ s: Stat) -> String { s.formatted(2) + (s.ci95.isFinite ? "" : " (one replicate: no interval)") }
 
     /// The recommendation, from the split the ranking used (validation where there is one).
     ///
@@ -333,20 +337,20 @@ public struct CompareAnalysis {
     /// One row per candidate, task, split and metric, plus the candidate-level figures (task `*`).
     public var csv: String {
         func field(_ s: String) -> String { s.contains(where: { ",\"\n".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s }
-        var lines = ["rank,candidate,architecture,weighting,task,split,metric,mean,std,seeds"]
+        var lines = ["rank,candidate,architecture,weighting,task,split,metric,mean,std,ci95,replicates"]
         func num(_ x: Double) -> String { x.isFinite ? String(format: "%.6g", x) : "" }
         for (rank, i) in ranking.enumerated() {
             let c = candidates[i]
             let head = "\(rank + 1),\(field(c.name)),\(field(c.architecture.rawValue)),\(field(c.weighting.rawValue))"
-            lines.append("\(head),*,test,delta_m_percent,\(num(c.deltaTest.mean)),\(num(c.deltaTest.std)),\(c.seeds)")
-            if let v = c.deltaValidation { lines.append("\(head),*,validation,delta_m_percent,\(num(v.mean)),\(num(v.std)),\(c.seeds)") }
-            lines.append("\(head),*,train,parameters,\(c.parameters),,\(c.seeds)")
-            lines.append("\(head),*,train,wall_seconds,\(num(c.wallSeconds)),,\(c.seeds)")
-            lines.append("\(head),*,train,samples_per_second,\(num(c.samplesPerSecond)),,\(c.seeds)")
+            lines.append("\(head),*,test,delta_m_percent,\(num(c.deltaTest.mean)),\(num(c.deltaTest.std)),\(num(c.deltaTest.ci95)),\(c.seeds)")
+            if let v = c.deltaValidation { lines.append("\(head),*,validation,delta_m_percent,\(num(v.mean)),\(num(v.std)),\(num(v.ci95)),\(c.seeds)") }
+            lines.append("\(head),*,train,parameters,\(c.parameters),,,\(c.seeds)")
+            lines.append("\(head),*,train,wall_seconds,\(num(c.wallSeconds)),,,\(c.seeds)")
+            lines.append("\(head),*,train,samples_per_second,\(num(c.samplesPerSecond)),,,\(c.seeds)")
             for (split, m) in [("validation", c.validation), ("test", c.test)] {
                 for t in tasks {
                     for (k, s) in (m[t.name] ?? [:]).sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                        lines.append("\(head),\(field(t.name)),\(split),\(k.rawValue),\(num(s.mean)),\(num(s.std)),\(s.n)")
+                        lines.append("\(head),\(field(t.name)),\(split),\(k.rawValue),\(num(s.mean)),\(num(s.std)),\(num(s.ci95)),\(s.n)")
                     }
                 }
             }
@@ -407,7 +411,6 @@ extension CompareAnalysis {
     /// The ranking as a plain terminal table.
     public static func table(_ a: CompareAnalysis) -> String {
         func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : s + String(repeating: " ", count: w - s.count) }
-        func f(_ x: Double, _ d: Int) -> String { x.isFinite ? String(format: "%.\(d)f", x) : "n/a" }
         let nameW = max(12, (a.candidates.map(\.name.count).max() ?? 0) + 2)
         var head = pad("rank", 6) + pad("candidate", nameW) + pad("Δm% val", 16) + pad("Δm% test", 16)
         // The ± figures are 95 % intervals over the replicates (none with one replicate).
@@ -417,12 +420,11 @@ extension CompareAnalysis {
         for (r, i) in a.ranking.enumerated() {
             let c = a.candidates[i]
             var l = pad("\(r + 1)", 6) + pad(c.name, nameW)
-            func interval(_ s: Stat) -> String { s.ci95.isFinite ? "\(f(s.mean, 2)) ± \(f(s.ci95, 2))" : f(s.mean, 2) }
-            l += pad(c.deltaValidation.map(interval) ?? "", 16)
-            l += pad(interval(c.deltaTest), 16)
+            l += pad(c.deltaValidation?.formatted(2) ?? "", 16)
+            l += pad(c.deltaTest.formatted(2), 16)
             for t in a.tasks {
                 let s = c.test[t.name]?[Metric.headline(t.kind)]
-                l += pad(s.map { $0.ci95.isFinite ? "\(f($0.mean, 4)) ± \(f($0.ci95, 4))" : f($0.mean, 4) } ?? "", 22)
+                l += pad(s?.formatted(4) ?? "", 22)
             }
             l += pad("\(c.parameters)", 10) + f(c.wallSeconds, 1)
             lines.append(l)

@@ -27,8 +27,6 @@ public final class Comparison {
         /// Epochs it trains (nil: compare.epochs, else training.epochs).
         public var epochs: Int? = nil
         var folder: String { String(id.map { $0.isLetter || $0.isNumber || "-.".contains($0) ? $0 : "_" }) }
-        /// The replicate it belongs to: candidates are paired on equal (seed, fold).
-        public var replicate: String { "\(seed)/\(fold ?? -1)" }
     }
 
     public let config: RunConfig
@@ -263,6 +261,9 @@ public struct JobResult: Codable, Sendable {
     public var relationships: Relationships? = nil
     public var data: DataSummary? = nil
     public var fold: Int? = nil
+
+    /// The replicate it belongs to: candidates are paired on equal (seed, fold).
+    public var replicate: String { "\(seed)/\(fold ?? -1)" }
 
     public init(id: String, seed: Int, summary: RunSummary?, groupSize: Int) {
         self.id = id; self.seed = seed; self.summary = summary; self.groupSize = groupSize

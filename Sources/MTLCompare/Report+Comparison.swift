@@ -74,15 +74,14 @@ extension Report {
         }
 
         b += "<h2>All candidates</h2><table><tr><th>rank</th><th>candidate</th><th>parameters</th><th>training s per replicate</th><th>samples/s</th><th>Δm% validation (95 % interval)</th><th>Δm% test (95 % interval)</th>"
-        for t in a.tasks { b += "<th>\(esc(t.name)) test \(Metric.headline(t.kind).rawValue)</th>" }
+        for t in a.tasks { b += "<th>\(esc(t.name)) test \(Metric.headline(t.kind).rawValue) (95 % interval)</th>" }
         b += "</tr>"
         for (rank, c) in ordered.enumerated() {
             b += "<tr><td>\(rank + 1)</td><td>\(esc(c.name))</td><td>\(c.parameters)</td><td>\(n(c.wallSeconds, 1))</td><td>\(n(c.samplesPerSecond, 0))</td>"
-            func interval(_ s: CompareAnalysis.Stat) -> String { s.ci95.isFinite ? "\(n(s.mean, 2)) ± \(n(s.ci95, 2))" : n(s.mean, 2) }
-            b += "<td>\(c.deltaValidation.map(interval) ?? "")</td><td>\(interval(c.deltaTest))</td>"
+            b += "<td>\(c.deltaValidation?.formatted(2) ?? "")</td><td>\(c.deltaTest.formatted(2))</td>"
             for t in a.tasks {
                 let s = c.test[t.name]?[Metric.headline(t.kind)]
-                b += "<td>\(s.map { "\(n($0.mean)) ± \(n($0.std))" } ?? "")</td>"
+                b += "<td>\(s?.formatted(4) ?? "")</td>"
             }
             b += "</tr>"
         }

@@ -101,6 +101,10 @@ public struct SuccessiveHalving {
         return out
     }
 
+    /// How many finalists a bracket sends to the final runs: the multi-task bracket's best two
+    /// (the winner and the runner-up), the baselines' best one.
+    static func finalists(_ bracket: Int) -> Int { bracket == 0 ? 2 : 1 }
+
     /// How many of `n` configurations the next rung keeps.
     public static func keep(_ n: Int, eta: Int) -> Int { Swift.max(1, n / eta) }
 
@@ -116,6 +120,12 @@ public struct SuccessiveHalving {
             default: return a < b
             }
         }
+    }
+
+    /// Rank 0's decision (nil on the other ranks) on every rank, as JSON.
+    func decide<T: Codable>(_ value: T?, what: String) throws -> T {
+        let bytes = try value.map { Array(try JSON.text($0).utf8) } ?? []
+        return try JSON.decode(T.self, from: Data(try comparison.world.broadcast(bytes: bytes, root: 0)), file: what)
     }
 
     func run() throws -> Comparison.Outcome? {
@@ -142,11 +152,11 @@ public struct SuccessiveHalving {
         if world.isRoot {
             logger.info("compare.search: \(brackets.map { "\($0.1.count) \($0.0.rawValue)" }.joined(separator: ", ")) configuration(s); rungs of \(epochs.map(String.init).joined(separator: ", ")) epoch(s), keeping 1/\(search.eta) at each; then \(config.compare.replicates) replicate(s) of the finalists")
         }
-        let finalCount = { (alive: [[Int]]) -> Int in alive.enumerated().map { $0.offset == 0 ? min(2, $0.element.count) : min(1, $0.element.count) }.reduce(0, +) }
+        let finalCount = { (alive: [[Int]]) -> Int in alive.enumerated().map { min(Self.finalists($0.offset), $0.element.count) }.reduce(0, +) }
         for (k, e) in epochs.enumerated() {
             if k > 0 {
                 // Budget: this rung and the final runs must fit in what is left (rank 0 decides).
-                var stop: [UInt8] = [0]
+                var stop = false
                 if world.isRoot, let budget = search.seconds, let spe = secondsPerEpoch {
                     let jobs = alive.map(\.count).reduce(0, +)
                     let rung = Double((jobs + comparison.groups(jobs: jobs) - 1) / comparison.groups(jobs: jobs)) * (overhead + Double(e) * spe)
@@ -156,11 +166,11 @@ public struct SuccessiveHalving {
                     let final = Double((finals + comparison.groups(jobs: finals) - 1) / comparison.groups(jobs: finals)) * (overhead + Double(last) * spe)
                     let elapsed = Date().timeIntervalSince(start)
                     if elapsed + rung + final > budget {
-                        stop = [1]
+                        stop = true
                         logger.info("compare.search: rung \(k + 1) (\(Int(rung)) s estimated) and the final runs (\(Int(final)) s) would not fit in the \(Int(budget)) s budget (\(Int(elapsed)) s spent): the search ends after rung \(k)")
                     }
                 }
-                if try world.broadcast(bytes: stop, root: 0) == [1] { log.stoppedByBudget = true; break }
+                if try decide(world.isRoot ? stop : nil, what: "the search's budget decision") { log.stoppedByBudget = true; break }
             }
             var jobs: [Comparison.Job] = [], owner: [(Int, Int)] = []
             for (b, bracket) in brackets.enumerated() {
@@ -177,7 +187,7 @@ public struct SuccessiveHalving {
             let results = try comparison.run(jobs)
             let rungSeconds = Date().timeIntervalSince(rungStart)
             // Rank 0 orders each bracket by score and tells the others (as indices).
-            var order: [UInt8] = []
+            var order: [[[Int]]]? = nil
             if let results {
                 var rung = SearchLog.Rung(epochs: e, entries: [])
                 var next: [[Int]] = [], full: [[Int]] = []
@@ -189,7 +199,7 @@ public struct SuccessiveHalving {
                     next.append(kept)
                     full.append(ranked)
                     // Marked: what goes on, to the next rung or (after the last) to the final runs.
-                    let marked = k + 1 < epochs.count ? kept : Array(ranked.prefix(b == 0 ? 2 : 1))
+                    let marked = k + 1 < epochs.count ? kept : Array(ranked.prefix(Self.finalists(b)))
                     for (j, job) in zip(mine, mine.map { jobs[$0] }) {
                         rung.entries.append(.init(bracket: bracket.0.rawValue, candidate: job.candidate?.name ?? "", score: results[job.id]?.summary?.bestValue,
                                                   epochs: results[job.id]?.summary?.epochs ?? 0, promoted: marked.contains(owner[j].1)))
@@ -204,9 +214,9 @@ public struct SuccessiveHalving {
                     secondsPerEpoch = pace / Double(e)
                     overhead = max(0, rungSeconds / rounds - pace)
                 }
-                order = Array(try JSON.text([next, full]).utf8)
+                order = [next, full]
             }
-            let decided = try JSON.decode([[[Int]]].self, from: Data(try world.broadcast(bytes: order, root: 0)), file: "the search's survivors")
+            let decided = try decide(order, what: "the search's survivors")
             guard decided.count == 2 else { throw UserError("the search's survivors arrived damaged from rank 0") }
             alive = decided[0]
             ranks.append(decided[1])
@@ -215,36 +225,35 @@ public struct SuccessiveHalving {
         // the last kept one), the single-task and linear brackets' best.
         var plan: [CompareConfig.Candidate] = []
         for (b, bracket) in brackets.enumerated() {
-            var chosen = Array(alive[b].prefix(b == 0 ? 2 : 1))
-            for order in ranks.reversed() where chosen.count < (b == 0 ? 2 : 1) {
-                chosen += order[b].filter { !chosen.contains($0) }.prefix((b == 0 ? 2 : 1) - chosen.count)
+            let wanted = Self.finalists(b)
+            var chosen = Array(alive[b].prefix(wanted))
+            for order in ranks.reversed() where chosen.count < wanted {
+                chosen += order[b].filter { !chosen.contains($0) }.prefix(wanted - chosen.count)
             }
             plan += chosen.map { bracket.1[$0] }
         }
         // CompareAnalysis takes the first separate candidate that is not linear as the baseline.
-        plan.sort { ($0.isSeparate ? ($0.isLinear ? 2 : 1) : 0) < ($1.isSeparate ? ($1.isLinear ? 2 : 1) : 0) }
+        func place(_ c: CompareConfig.Candidate) -> Int { c.isLinear ? 2 : c.isSeparate ? 1 : 0 }
+        plan.sort { place($0) < place($1) }
         log.finalists = plan.map(\.name)
         // A finalist's first replicate is its last rung's run when that trained the full epochs
         // (same config, seed, fold and epochs): the same job id reuses its result.
         // (From what every rank knows alike: the log is rank 0's.)
         let lastRung = ranRungs == epochs.count && epochs.last == last
-        let inLastRung = participants
         let finalJobs = comparison.jobs(for: plan, epochs: last).map { job -> Comparison.Job in
-            guard lastRung, let c = job.candidate, inLastRung.contains(c.name), job.seed == Int(config.training.seed), job.fold == fold else { return job }
+            guard lastRung, let c = job.candidate, participants.contains(c.name), job.seed == Int(config.training.seed), job.fold == fold else { return job }
             return Comparison.Job(id: "search/rung-\(epochs.count)/\(c.folder)", candidate: c, seed: job.seed, fold: fold, epochs: last)
         } + [comparison.relationshipJob]
         var maxSeconds: Double? = nil
-        if let budget = search.seconds {
+        if world.isRoot, let budget = search.seconds {
             // What is left of the budget, shared by the final rounds.
             let toRun = finalJobs.filter { !$0.id.hasPrefix("search/") }.count   // reused last-rung runs are done
             let groups = comparison.groups(jobs: toRun)
             let rounds = Double(max(1, (toRun + groups - 1) / groups))
             maxSeconds = max(1, (budget - Date().timeIntervalSince(start)) / rounds - overhead)
         }
-        var spread = [UInt8](repeating: 0, count: 8)
-        if world.isRoot { withUnsafeBytes(of: (maxSeconds ?? 0).bitPattern) { spread = Array($0) } }
-        spread = try world.broadcast(bytes: spread, root: 0)
-        let shared = spread.withUnsafeBytes { Double(bitPattern: $0.loadUnaligned(as: UInt64.self)) }
+        // Rank 0's clock decides (0: no cap).
+        let shared = try decide(world.isRoot ? maxSeconds ?? 0 : nil, what: "the final runs' time budget")
         if world.isRoot {
             let cap = shared > 0 ? ", at most \(Int(shared)) s of training each (the budget)" : ""
             logger.info("compare.search: finalists \(plan.map(\.name).joined(separator: "; ")); \(config.compare.replicates) replicate(s) each for \(last) epoch(s)\(cap)")

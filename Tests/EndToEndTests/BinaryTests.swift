@@ -559,6 +559,40 @@ final class BinaryTests: XCTestCase {
         return out
     }
 
+    /// compare.search on 1 rank and on 2 ranks as two groups of one: the same rungs, scores,
+    /// finalists and recommendation (rank 0's decisions reach rank 1). Then with a time budget
+    /// too short for a second rung: the search ends after the first on both ranks alike, and the
+    /// final runs are capped by the budget's remainder.
+    func testSearchAgreesAcrossRanksAndKeepsItsBudget() throws {
+        let dir = temporaryDirectory()
+        let search = "  search: {configurations: 3, eta: 2, learning_rate: [0.003, 0.01], dropout: [0], width: [0.5, 1], weight_decay: [0]}\n"
+        let plain = try compareConfig(dir, extra: search)
+        func searchLog(_ folder: String) throws -> [String: Any] {
+            let obj = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/results.json"))) as? [String: Any]
+            return try XCTUnwrap(obj?["search"] as? [String: Any])
+        }
+        let one = try run(["compare", "--config", plain, "--output", dir + "/one"])
+        XCTAssertEqual(one.status, 0, one.stderr)
+        let two = try run(["compare", "--config", plain, "--output", dir + "/two"], ranks: 2)
+        XCTAssertEqual(two.status, 0, two.stderr)
+        let a = try searchLog(dir + "/one"), b = try searchLog(dir + "/two")
+        XCTAssertEqual(a["rungs"] as? NSArray, b["rungs"] as? NSArray, "the same rungs and scores on 1 and 2 ranks")
+        XCTAssertEqual(a["finalists"] as? [String], b["finalists"] as? [String])
+        XCTAssertEqual((a["rungs"] as? [Any])?.count, 2, "rungs of 1 and 2 epochs (training.epochs 2, eta 2)")
+        XCTAssertEqual(try candidateTests(dir + "/one"), try candidateTests(dir + "/two"))
+
+        let tight = dir + "/tight.yaml"
+        try String(contentsOfFile: plain, encoding: .utf8).replacingOccurrences(of: "weight_decay: [0]}", with: "weight_decay: [0], seconds: 0.001}")
+            .write(toFile: tight, atomically: true, encoding: .utf8)
+        let short = try run(["compare", "--config", tight, "--output", dir + "/short"], ranks: 2)
+        XCTAssertEqual(short.status, 0, short.stderr)
+        XCTAssert(short.stderr.contains("the search ends after rung 1"), short.stderr)
+        XCTAssert(short.stderr.contains("at most 1 s of training each (the budget)"), short.stderr)
+        let c = try searchLog(dir + "/short")
+        XCTAssertEqual(c["stopped_by_budget"] as? Bool, true)
+        XCTAssertEqual((c["rungs"] as? [Any])?.count, 1)
+    }
+
     /// compare on 1 rank, on 2 ranks as two groups of one (candidates side by side) and on 2 ranks
     /// as one group of two (each candidate data-parallel): the same results, exactly for groups of
     /// one rank, within 1e-4 for the data-parallel group; the report renders in Chromium.

@@ -77,7 +77,7 @@ public struct TaskFiles: Sendable, Equatable {
     /// The reading options of these files: their own where given, else the top-level ones.
     public func format(over d: DataConfig) -> TextTable.Format {
         var f = d.format
-        if let s = separator { f.separator = s == "\\t" ? UInt8(ascii: "\t") : (s.utf8.first ?? f.separator) }
+        if let s = separator { f.separator = DataConfig.byte(ofSeparator: s) }
         if let h = header { f.header = h }
         if header == true { f.columns = columns }
         if let c = columns { f.columns = c }
@@ -179,8 +179,11 @@ public struct DataConfig: Sendable, Equatable {
     public init() {}
 
     /// The separator as one byte (`\t` written as two characters means a tab).
-    public var separatorByte: UInt8 {
-        separator == "\\t" ? UInt8(ascii: "\t") : (separator.utf8.first ?? UInt8(ascii: ","))
+    public var separatorByte: UInt8 { Self.byte(ofSeparator: separator) }
+
+    /// A separator as written in a config, as one byte (`\t` written as two characters means a tab).
+    public static func byte(ofSeparator s: String) -> UInt8 {
+        s == "\\t" ? UInt8(ascii: "\t") : (s.utf8.first ?? UInt8(ascii: ","))
     }
 
     /// The reading options of the section's files.
