@@ -9,6 +9,7 @@ import PackageDescription
 //   MTLModels          the MultiTaskModel protocol and one file per architecture
 //   MTLWeighting       the TaskWeighting protocols and one file per method
 //   MTLTraining        config, trainer, run, checkpoints, evaluation and metrics
+//   MTLInference       the inference engine (float, int8), model files, ONNX export
 //   MTLCompare         compare, the relationship probe, advice, the HTML report
 //   mtl-worker         the command line: composes the rest
 let package = Package(
@@ -41,13 +42,18 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // int8 SIMD kernels for inference (C: the instruction sets are chosen at run time).
+        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "MTLInference", dependencies: [
+            "MTLCore", "MTLData", "MTLModels", "MTLTraining", "CKernels",
+        ]),
         .target(name: "MTLCompare", dependencies: [
             "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "mtl-worker", dependencies: [
-            "MTLCore", "MTLDistributed", "MTLMPI", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare",
+            "MTLCore", "MTLDistributed", "MTLMPI", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare", "MTLInference",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -69,6 +75,9 @@ let package = Package(
         .testTarget(name: "MTLCompareTests", dependencies: [
             "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare", "MTLTestSupport",
             .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "MTLInferenceTests", dependencies: [
+            "MTLCore", "MTLData", "MTLModels", "MTLTraining", "MTLInference", "CKernels", "MTLTestSupport",
         ]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],

@@ -43,8 +43,12 @@ public enum SafeTensors {
         return UInt32(truncatingIfNeeded: crc)
     }
 
+    /// Bytes per element of the dtypes read and written here.
+    static let elementSize = ["F32": 4, "I8": 1]
+
     public struct TensorInfo {
         public var name: String
+        public var dtype: String
         public var shape: [Int]
         public var begin: Int
         public var end: Int
@@ -64,8 +68,8 @@ public enum SafeTensors {
             guard let t = tensors[name] else {
                 throw UserError("checkpoint '\(path)' has no tensor '\(name)'", hint: "it was written for a different model or config")
             }
-            guard t.shape == shape else {
-                throw UserError("checkpoint '\(path)': tensor '\(name)' has shape \(t.shape), the model needs \(shape)",
+            guard t.shape == shape, t.dtype == "F32" else {
+                throw UserError("checkpoint '\(path)': tensor '\(name)' has shape \(t.shape) (\(t.dtype)), the model needs \(shape) (F32)",
                                 hint: "it was written for a different model or config")
             }
             bytes.withUnsafeBytes { raw in
@@ -73,7 +77,25 @@ public enum SafeTensors {
             }
         }
     }
+}
 
+extension SafeTensors.File {
+    /// Tensor `name`'s values when it is F32 (nil otherwise, or when there is none).
+    public func floats(_ name: String) -> [Float]? {
+        guard let t = tensors[name], t.dtype == "F32" else { return nil }
+        var out = [Float](repeating: 0, count: (t.end - t.begin) / 4)
+        out.withUnsafeMutableBytes { o in bytes.withUnsafeBytes { raw in o.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(dataStart + t.begin)..<(dataStart + t.end)])) } }
+        return out
+    }
+
+    /// Tensor `name`'s values when it is I8.
+    public func int8(_ name: String) -> [Int8]? {
+        guard let t = tensors[name], t.dtype == "I8" else { return nil }
+        return bytes.withUnsafeBytes { raw in raw[(dataStart + t.begin)..<(dataStart + t.end)].map { Int8(bitPattern: $0) } }
+    }
+}
+
+extension SafeTensors {
     /// The JSON header: `__metadata__` (text to text) and per tensor its dtype, shape and byte
     /// offsets within the data that follows the header.
     struct Header: Codable {
@@ -120,8 +142,42 @@ public enum SafeTensors {
             let count = t.shape.reduce(1, *)
             entries[t.name] = Header.Entry(dtype: "F32", shape: t.shape, dataOffsets: [begin, begin + count * 4])
         }
+        try write(path: path, metadata: metadata, entries: entries, parts: buffers.map { UnsafeRawBufferPointer($0) })
+    }
+
+    /// One tensor for `write(path:metadata:tensors:)`: F32 or I8 bytes, little-endian.
+    public struct RawTensor {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+        public var bytes: [UInt8]
+        public init(name: String, shape: [Int], float values: [Float]) {
+            self.name = name; dtype = "F32"; self.shape = shape
+            bytes = values.withUnsafeBytes { Array($0) }
+        }
+        public init(name: String, shape: [Int], int8 values: [Int8]) {
+            self.name = name; dtype = "I8"; self.shape = shape
+            bytes = values.map { UInt8(bitPattern: $0) }
+        }
+    }
+
+    /// Writes tensors of either dtype back to back, in the given order, atomically.
+    public static func write(path: String, metadata: [String: String], tensors: [RawTensor]) throws {
+        var entries: [String: Header.Entry] = [:]
+        var position = 0
+        for t in tensors {
+            entries[t.name] = Header.Entry(dtype: t.dtype, shape: t.shape, dataOffsets: [position, position + t.bytes.count])
+            position += t.bytes.count
+        }
+        var data: [UInt8] = []
+        data.reserveCapacity(position)
+        for t in tensors { data += t.bytes }
+        try data.withUnsafeBytes { try write(path: path, metadata: metadata, entries: entries, parts: [$0]) }
+    }
+
+    static func write(path: String, metadata: [String: String], entries: [String: Header.Entry], parts: [UnsafeRawBufferPointer]) throws {
         var meta = metadata
-        meta[checksumKey] = String(crc32(buffers.map { UnsafeRawBufferPointer($0) }))
+        meta[checksumKey] = String(crc32(parts))
         meta[headerChecksumKey] = String(headerCRC(metadata: meta, tensors: entries))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -131,7 +187,7 @@ public enum SafeTensors {
         let lengthBytes = Data(bytes: &length, count: 8)
         try lengthBytes.withUnsafeBytes { l in
             try json.withUnsafeBytes { h in
-                try AtomicFile.write(path, parts: [l, h] + buffers.map { UnsafeRawBufferPointer($0) })
+                try AtomicFile.write(path, parts: [l, h] + parts)
             }
         }
     }
@@ -160,14 +216,14 @@ public enum SafeTensors {
                 let (p, o) = elements.multipliedReportingOverflow(by: d)
                 elements = p; overflow = overflow || o
             }
-            let (byteCount, o4) = elements.multipliedReportingOverflow(by: 4)
-            guard e.dtype == "F32" else { throw bad("tensor '\(name)' has dtype \(e.dtype), not F32") }
+            guard let size = elementSize[e.dtype] else { throw bad("tensor '\(name)' has dtype \(e.dtype), not F32 or I8") }
+            let (byteCount, o4) = elements.multipliedReportingOverflow(by: size)
             guard !overflow, !o4, e.dataOffsets.count == 2, e.dataOffsets[0] >= 0, e.dataOffsets[1] >= e.dataOffsets[0],
                   e.dataOffsets[1] - e.dataOffsets[0] == byteCount else {
                 throw bad("tensor '\(name)' has shape \(e.shape) and offsets \(e.dataOffsets), which do not match")
             }
             guard e.dataOffsets[1] <= dataLength else { throw bad("tensor '\(name)' ends at byte \(e.dataOffsets[1]) of \(dataLength) data bytes") }
-            tensors[name] = TensorInfo(name: name, shape: e.shape, begin: e.dataOffsets[0], end: e.dataOffsets[1])
+            tensors[name] = TensorInfo(name: name, dtype: e.dtype, shape: e.shape, begin: e.dataOffsets[0], end: e.dataOffsets[1])
         }
         // The tensors tile the data exactly: in order, no gap, no overlap, nothing after.
         var position = 0

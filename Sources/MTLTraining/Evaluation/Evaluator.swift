@@ -48,22 +48,8 @@ public enum Evaluator {
                                                                      scale: 0, gradient: scratch.pointer) / Double(members)
                         }
                     }
-                    // Members' predictions are averaged: probabilities, or values for regression.
-                    let share = 1 / Double(members)
-                    switch task.kind {
-                    case .binary, .multilabel:
-                        for i in 0..<(n * k) { values[t][base + i] += share * Double(Loss.sigmoid(out.pointer[i])) }
-                    case .multiclass:
-                        for i in 0..<n {
-                            let z = out.pointer + i * k
-                            var m = -Float.infinity
-                            for c in 0..<k { m = max(m, z[c]) }
-                            var sum = 0.0
-                            for c in 0..<k { sum += Foundation.exp(Double(z[c] - m)) }
-                            for c in 0..<k { values[t][base + i * k + c] += share * Foundation.exp(Double(z[c] - m)) / sum }
-                        }
-                    case .regression:
-                        for i in 0..<n { values[t][base + i] += share * (Double(out.pointer[i]) * task.targetStd + task.targetMean) }
+                    values[t].withUnsafeMutableBufferPointer { v in
+                        addPrediction(task, logits: UnsafePointer(out.pointer), rows: n, share: 1 / Double(members), into: v.baseAddress! + base)
                     }
                 }
             }
@@ -72,6 +58,29 @@ public enum Evaluator {
         let counts = split.labelCounts
         return Predictions(tasks: tasks, values: values,
                            loss: lossSums.indices.map { counts[$0] > 0 ? lossSums[$0] / Double(counts[$0]) : .nan })
+    }
+
+    /// Adds `share` times the predictions of one member's outputs (rows, outputs) to `values`:
+    /// probabilities (sigmoid, softmax) for classification, values in the target's units for
+    /// regression. Members' predictions are averaged: each adds 1 / members of its own.
+    public static func addPrediction(_ task: Preprocessor.TaskEncoding, logits: UnsafePointer<Float>, rows n: Int, share: Double,
+                                     into values: UnsafeMutablePointer<Double>) {
+        let k = task.outputs
+        switch task.kind {
+        case .binary, .multilabel:
+            for i in 0..<(n * k) { values[i] += share * Double(Loss.sigmoid(logits[i])) }
+        case .multiclass:
+            for i in 0..<n {
+                let z = logits + i * k
+                var m = -Float.infinity
+                for c in 0..<k { m = max(m, z[c]) }
+                var sum = 0.0
+                for c in 0..<k { sum += Foundation.exp(Double(z[c] - m)) }
+                for c in 0..<k { values[i * k + c] += share * Foundation.exp(Double(z[c] - m)) / sum }
+            }
+        case .regression:
+            for i in 0..<n { values[i] += share * (Double(logits[i]) * task.targetStd + task.targetMean) }
+        }
     }
 
     /// Metrics per task name, over the labelled rows of the split, plus `loss`. A multi-label task
