@@ -31,17 +31,38 @@ public final class Predictor: @unchecked Sendable {
 
     /// Predictions for every row of an encoded split, `ws.model.maxRows` rows at a time.
     public func predict(_ split: EncodedSplit, workspace ws: Workspace) throws -> [[Double]] {
+        try predictions(split, workspace: ws).values
+    }
+
+    /// Predictions and the mean training objective per task (as `Evaluator.predict` computes them).
+    public func predictions(_ split: EncodedSplit, workspace ws: Workspace) throws -> Predictions {
         var values = tasks.map { _ in [Double]() }
+        var lossSums = [Double](repeating: 0, count: tasks.count)
         let chunk = model.maxRows
+        let scratch = FloatBuffer(count: chunk * (tasks.map(\.outputs).max() ?? 1))
         var start = 0
         while start < split.rows {
             let n = min(chunk, split.rows - start)
             try load(split, rows: start..<(start + n), into: ws)
             try model.run(ws, rows: n)
             collect(ws, rows: n, into: &values)
+            for (t, task) in tasks.enumerated() where split.targets.indices.contains(t) && split.targets[t].count >= (start + n) * task.targetWidth {
+                let members = model.graph.outputs[t].count
+                for m in 0..<members {
+                    split.targets[t].withUnsafeBufferPointer { y in
+                        split.masks[t].withUnsafeBufferPointer { mask in
+                            lossSums[t] += TaskLoss.compute(task, Matrix(UnsafeMutablePointer(mutating: ws.output(t, member: m)), rows: n, cols: task.outputs),
+                                                            target: y.baseAddress! + start * task.targetWidth, mask: mask.baseAddress! + start,
+                                                            scale: 0, gradient: scratch.pointer) / Double(members)
+                        }
+                    }
+                }
+            }
             start += n
         }
-        return values
+        let counts = split.labelCounts
+        return Predictions(tasks: tasks, values: values,
+                           loss: lossSums.indices.map { counts.indices.contains($0) && counts[$0] > 0 ? lossSums[$0] / Double(counts[$0]) : .nan })
     }
 
     /// Copies rows of an encoded split into the workspace's inputs.

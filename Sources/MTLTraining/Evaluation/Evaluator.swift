@@ -11,6 +11,10 @@ public struct Predictions {
     public var values: [[Double]]
     /// The mean training objective per task (in standardised units for regression).
     public var loss: [Double]
+
+    public init(tasks: [Preprocessor.TaskEncoding], values: [[Double]], loss: [Double]) {
+        self.tasks = tasks; self.values = values; self.loss = loss
+    }
 }
 
 /// Runs a model over whole splits in chunks of its row capacity and computes the metrics.

@@ -12,15 +12,17 @@ enum SplitName: String, CaseIterable, ExpressibleByArgument {
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint on a split of its run's data, or on a new labelled file (--input); prints JSON.")
-    @Option(help: "A checkpoint written by train.") var checkpoint: String
+        abstract: "Evaluate a checkpoint or a model file on a split of its run's data, or on a new labelled file (--input); prints JSON.")
+    @Option(help: "A checkpoint written by train.") var checkpoint: String?
+    @Option(help: "A model file written by export (instead of --checkpoint): run by the inference engine, float or int8.") var model: String?
     @Option(help: "The split: train, validation or test.") var split: SplitName = .test
     @Option(help: "A new labelled file in the training data's format, scored instead of a split.") var input: String?
     @Option(help: "The columns of a headerless --input, comma-separated (default: the config's data.columns).") var columns: String?
     @OptionGroup var common: CommonOptions
 
     struct Output: Encodable {
-        var checkpoint: String
+        var checkpoint: String?
+        var model: String?
         var split: String
         var input: String?
         var rows: Int
@@ -30,7 +32,7 @@ struct Evaluate: ParsableCommand {
     func run() throws {
         try withRuntime(common) { comm, _ in
             guard comm.isRoot else { return }
-            let saved = try SavedModel(checkpoint: checkpoint)
+            let saved = try SavedModel(checkpoint: checkpoint, model: model)
             let pre = saved.preprocessor
             let s: EncodedSplit
             if let input {
@@ -52,8 +54,8 @@ struct Evaluate: ParsableCommand {
             }
             // Multi-label thresholds set to tune come from the validation split, as in training.
             let thresholds = input == nil && split == .validation ? [:] : try saved.tunedThresholds()
-            let metrics = Evaluator.metrics(Evaluator.predict(model: saved.model, split: s, tasks: pre.tasks), split: s, thresholds: thresholds)
-            print(try JSON.text(Output(checkpoint: checkpoint, split: input == nil ? split.rawValue : "input", input: input, rows: s.rows, metrics: metrics),
+            let metrics = Evaluator.metrics(try saved.predict(s), split: s, thresholds: thresholds)
+            print(try JSON.text(Output(checkpoint: checkpoint, model: model, split: input == nil ? split.rawValue : "input", input: input, rows: s.rows, metrics: metrics),
                                 pretty: true))
         }
     }

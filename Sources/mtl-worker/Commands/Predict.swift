@@ -9,7 +9,8 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write per-task predictions for an input file as CSV.",
         discussion: "Columns: line (the input line), the --id-column if given, then per binary task its positive-class probability, per multiclass and multilabel task one probability column per class (task:class), per regression task its value; with --decisions also task:decision (binary 0 or 1 at 0.5, multiclass the class, multilabel the classes at or above their thresholds joined by |).")
-    @Option(help: "A checkpoint written by train.") var checkpoint: String
+    @Option(help: "A checkpoint written by train.") var checkpoint: String?
+    @Option(help: "A model file written by export (instead of --checkpoint): run by the inference engine, float or int8.") var model: String?
     @Option(help: "Input file with the training data's feature columns and format (label columns may be left out).") var input: String
     @Option(help: "Output CSV file (written atomically), or - for standard output.") var output: String
     @Option(help: "A column of the input to copy into each output row (an id).") var idColumn: String?
@@ -22,7 +23,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         try withRuntime(common) { comm, _ in
             guard comm.isRoot else { return }
-            let saved = try SavedModel(checkpoint: checkpoint)
+            let saved = try SavedModel(checkpoint: checkpoint, model: model)
             let pre = saved.preprocessor
             let (table, warnings) = try saved.read(input, columns: columns.map { $0.split(separator: ",").map(String.init) }, needLabels: false)
             for w in warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
@@ -33,7 +34,7 @@ struct Predict: ParsableCommand {
                 return i
             }
             let split = try pre.encode(table, split: "input", labels: false)
-            let p = Evaluator.predict(model: saved.model, split: split, tasks: pre.tasks)
+            let p = try saved.predict(split)
             let thresholds = decisions ? try saved.tunedThresholds() : [:]
             var header = ["line"] + (idColumn.map { [csvField($0)] } ?? [])
             for t in pre.tasks {

@@ -1,24 +1,58 @@
 import Foundation
 import MTLCore
 import MTLData
+import MTLInference
 import MTLModels
 import MTLTraining
 
-/// A checkpoint loaded for use (predict, evaluate): its run's config, the preprocessing fitted on
-/// its training split, and the model with its parameters.
+/// A checkpoint or a model file (`export`) loaded for use (predict, evaluate): its run's config,
+/// the preprocessing fitted on its training split, and the model with its parameters (a
+/// checkpoint's through the training forward pass, a model file's through the inference engine).
 struct SavedModel {
     let path: String
     let config: RunConfig
     let preprocessor: Preprocessor
-    let model: MultiTaskModel
+    let backend: Backend
+
+    enum Backend {
+        case checkpoint(MultiTaskModel)
+        case engine(Predictor)
+    }
 
     init(checkpoint path: String) throws {
         let file = try SafeTensors.read(path: path)
         (config, preprocessor) = try Checkpoint.runConfig(of: file)
         try config.model.checkFits(layout: preprocessor.layout, maxRows: 1024)
-        model = makeModel(config.model, layout: preprocessor.layout, maxRows: 1024, seed: config.training.seed)
+        let model = makeModel(config.model, layout: preprocessor.layout, maxRows: 1024, seed: config.training.seed)
         try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
+        backend = .checkpoint(model)
         self.path = path
+    }
+
+    init(model path: String) throws {
+        let file = try ModelFile(path: path)
+        config = file.config
+        preprocessor = file.preprocessor
+        backend = .engine(Predictor(model: try file.compile(), tasks: file.preprocessor.tasks))
+        self.path = path
+    }
+
+    /// `--checkpoint` or `--model`, exactly one.
+    init(checkpoint: String?, model: String?) throws {
+        switch (checkpoint, model) {
+        case (let c?, nil): try self.init(checkpoint: c)
+        case (nil, let m?): try self.init(model: m)
+        default: throw UserError("give either --checkpoint (written by train) or --model (written by export)")
+        }
+    }
+
+    /// Per-task predictions for every row of an encoded split.
+    func predict(_ split: EncodedSplit) throws -> Predictions {
+        switch backend {
+        case .checkpoint(let model): return Evaluator.predict(model: model, split: split, tasks: preprocessor.tasks)
+        case .engine(let p):
+            return try p.predictions(split, workspace: p.model.makeWorkspace())
+        }
     }
 
     /// The columns the model reads (numeric, categorical, text and sparse).
@@ -86,6 +120,6 @@ struct SavedModel {
         guard preprocessor.tasks.contains(where: \.tunesThreshold) else { return [:] }
         let data = try LoadedData.load(source: config.dataSource, preprocessor: preprocessor)
         guard let v = data.validation else { return [:] }
-        return Evaluator.tunedThresholds(Evaluator.predict(model: model, split: v, tasks: preprocessor.tasks), split: v)
+        return Evaluator.tunedThresholds(try predict(v), split: v)
     }
 }

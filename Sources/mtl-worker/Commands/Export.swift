@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import MTLCore
+import MTLInference
+import MTLTraining
+
+extension Quantization: ExpressibleByArgument {}
+
+/// What `export --format` writes.
+enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
+    case safetensors, onnx
+}
+
+struct Export: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a checkpoint's model for serving: weights only (float or int8), with its preprocessing and tasks.",
+        discussion: "safetensors (default): the model file that serve, predict --model and evaluate --model read; its format is in the README. onnx: the model after preprocessing as an ONNX graph (dense input, per-task predictions).")
+    @Option(help: "A checkpoint written by train.") var checkpoint: String
+    @Option(help: "The file to write (atomically).") var output: String
+    @Option(help: "Weights: none (float32, as trained) or int8 (per output channel, per table row).") var quantize: Quantization = .none
+    @Option(help: "safetensors or onnx.") var format: ExportFormat = .safetensors
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try withRuntime(common) { comm, _ in
+            guard comm.isRoot else { return }
+            let model = try ModelFile(checkpoint: checkpoint, quantization: quantize)
+            switch format {
+            case .safetensors: try model.write(to: output)
+            case .onnx: throw UserError("export --format onnx is not available in this build", hint: "export --format safetensors")
+            }
+            let size = { (p: String) in ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0 }
+            let parameters = model.tensors.values.reduce(0) { $0 + $1.count }
+            FileHandle.standardError.write(Data(("wrote \(output): \(model.config.model.architecture.rawValue), \(model.graph.parameters.count) tensors, "
+                + "\(parameters) parameters, \(quantize == .int8 ? "int8" : "float32") weights, \(size(output)) bytes (checkpoint \(size(checkpoint)) bytes)\n").utf8))
+        }
+    }
+}
