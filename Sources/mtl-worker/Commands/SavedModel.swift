@@ -33,7 +33,8 @@ struct SavedModel {
         let file = try ModelFile(path: path)
         config = file.config
         preprocessor = file.preprocessor
-        backend = .engine(Predictor(model: try file.compile(), tasks: file.preprocessor.tasks))
+        // The checkpoint's chunk of rows, so that the float engine's products are blocked alike.
+        backend = .engine(Predictor(model: try file.compile(maxRows: 1024), tasks: file.preprocessor.tasks))
         self.path = path
     }
 
