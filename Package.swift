@@ -10,6 +10,7 @@ import PackageDescription
 //   MTLWeighting       the TaskWeighting protocols and one file per method
 //   MTLTraining        config, trainer, run, checkpoints, evaluation and metrics
 //   MTLInference       the inference engine (float, int8), model files, ONNX export
+//   MTLServing         serve: the HTTP model server (Hummingbird, Prometheus metrics)
 //   MTLCompare         compare, the relationship probe, advice, the HTML report
 //   mtl-worker         the command line: composes the rest
 let package = Package(
@@ -22,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
     ],
     targets: [
         // System libraries. MPI and BLAS come from the machine (Debian: libopenmpi-dev, libopenblas-dev).
@@ -47,13 +50,19 @@ let package = Package(
         .target(name: "MTLInference", dependencies: [
             "MTLCore", "MTLData", "MTLModels", "MTLTraining", "CKernels",
         ]),
+        .target(name: "MTLServing", dependencies: [
+            "MTLCore", "MTLData", "MTLTraining", "MTLInference",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "MTLCompare", dependencies: [
             "MTLCore", "MTLDistributed", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining",
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "mtl-worker", dependencies: [
-            "MTLCore", "MTLDistributed", "MTLMPI", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare", "MTLInference",
+            "MTLCore", "MTLDistributed", "MTLMPI", "MTLData", "MTLModels", "MTLWeighting", "MTLTraining", "MTLCompare", "MTLInference", "MTLServing",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -78,6 +87,10 @@ let package = Package(
         ]),
         .testTarget(name: "MTLInferenceTests", dependencies: [
             "MTLCore", "MTLData", "MTLModels", "MTLTraining", "MTLInference", "CKernels", "MTLTestSupport",
+        ]),
+        .testTarget(name: "MTLServingTests", dependencies: [
+            "MTLCore", "MTLData", "MTLDistributed", "MTLTraining", "MTLInference", "MTLServing", "MTLTestSupport",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "EndToEndTests", dependencies: []),
     ],

@@ -11,7 +11,7 @@ import MTLTraining
 /// value = int8 * scale[row]. Metadata (all text): `format` = mtl-worker-model,
 /// `format_version`, `quantization` (none, int8), `config` and `config_path` and `overrides` (the
 /// run's config, as in a checkpoint), `preprocessor` (the fitted preprocessing, JSON),
-/// `architecture`, and `graph` (JSON: the operations in order, InferenceGraph).
+/// `architecture`, `thresholds` (JSON: tuned multi-label thresholds per task) and `graph` (JSON: the operations in order, InferenceGraph).
 public struct ModelFile {
     public static let format = "mtl-worker-model"
     public static let formatVersion = "1"
@@ -22,6 +22,9 @@ public struct ModelFile {
     public let quantization: Quantization
     public let graph: InferenceGraph
     public let tensors: [String: ModelTensor]
+    /// Multi-label thresholds tuned on the run's validation split at export (task name to one
+    /// threshold per class), for tasks whose threshold is set to tune.
+    public var thresholds: [String: [Double]] = [:]
 
     /// The parameters stored as int8 under `quantization: int8`: every weight a Linear or a
     /// grouped Linear multiplies, every embedding table and the sparse table.
@@ -79,7 +82,7 @@ public struct ModelFile {
             "format": Self.format, "format_version": Self.formatVersion, "quantization": quantization.rawValue,
             "config": config.sourceText, "config_path": config.sourcePath, "overrides": try JSON.text(config.overrides),
             "preprocessor": try preprocessor.json(), "architecture": config.model.architecture.rawValue,
-            "graph": try JSON.text(graph),
+            "graph": try JSON.text(graph), "thresholds": try JSON.text(thresholds),
         ]
         try SafeTensors.write(path: output, metadata: metadata, tensors: raw)
     }
@@ -134,6 +137,15 @@ public struct ModelFile {
                 guard let values = file.floats(p.name) else { throw bad("tensor '\(p.name)' is \(info.dtype), not F32 or I8") }
                 tensors[p.name] = ModelTensor(shape: p.shape, float: values)
             }
+        }
+        if let t = m["thresholds"] {
+            guard let decoded = try? JSONDecoder().decode([String: [Double]].self, from: Data(t.utf8)) else { throw bad("its thresholds do not parse") }
+            for (task, values) in decoded {
+                guard let enc = preprocessor.tasks.first(where: { $0.name == task }), enc.outputs == values.count else {
+                    throw bad("its thresholds name task '\(task)' with \(values.count) values, which the model does not have")
+                }
+            }
+            thresholds = decoded
         }
         self.path = path
         self.config = config

@@ -21,6 +21,11 @@ public struct TextTable {
 
     public var rowCount: Int { lines.count }
 
+    /// A table held in memory (a request's rows): `lines` number the rows in messages.
+    public init(file: String, columnNames: [String], columns: [[String]], lines: [Int]) {
+        self.file = file; self.columnNames = columnNames; self.columns = columns; self.lines = lines
+    }
+
     public func columnIndex(_ name: String) -> Int? { columnNames.firstIndex(of: name) }
 
     /// Reading options, taken from the `data:` section of a config.

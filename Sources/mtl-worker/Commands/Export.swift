@@ -24,7 +24,13 @@ struct Export: ParsableCommand {
     func run() throws {
         try withRuntime(common) { comm, _ in
             guard comm.isRoot else { return }
-            let model = try ModelFile(checkpoint: checkpoint, quantization: quantize)
+            var model = try ModelFile(checkpoint: checkpoint, quantization: quantize)
+            if model.preprocessor.tasks.contains(where: \.tunesThreshold) {
+                // Tuned on the run's validation split with the float model, as predict --decisions does.
+                do { model.thresholds = try SavedModel(checkpoint: checkpoint).tunedThresholds() } catch let e as UserError {
+                    FileHandle.standardError.write(Data("warning: multi-label thresholds set to tune are not stored (\(e.message)); the model file decides at 0.5\n".utf8))
+                }
+            }
             switch format {
             case .safetensors: try model.write(to: output)
             case .onnx: throw UserError("export --format onnx is not available in this build", hint: "export --format safetensors")

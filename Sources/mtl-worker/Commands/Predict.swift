@@ -3,6 +3,7 @@ import Foundation
 import MTLCore
 import MTLData
 import MTLModels
+import MTLInference
 import MTLTraining
 
 struct Predict: ParsableCommand {
@@ -49,7 +50,7 @@ struct Predict: ParsableCommand {
                     let k = task.outputs
                     let row = Array(p.values[t][(r * k)..<((r + 1) * k)])
                     for v in row { fields.append(String(format: "%.6g", v)) }
-                    if decisions { fields.append(csvField(decision(task, row, thresholds[task.name]))) }
+                    if decisions { fields.append(csvField(task.decision(row, tuned: thresholds[task.name]))) }
                 }
                 text += fields.joined(separator: ",") + "\n"
             }
@@ -59,24 +60,6 @@ struct Predict: ParsableCommand {
                 try AtomicFile.write(output, text: text)
             }
             FileHandle.standardError.write(Data("wrote \(split.rows) rows to \(output == "-" ? "standard output" : output)\n".utf8))
-        }
-    }
-
-    /// A task's decision from its outputs: binary at 0.5, multiclass the most probable class,
-    /// multilabel the classes at or above their thresholds, regression the value.
-    func decision(_ task: Preprocessor.TaskEncoding, _ row: [Double], _ tuned: [Double]?) -> String {
-        switch task.kind {
-        case .binary: return row[0] >= 0.5 ? "1" : "0"
-        case .regression: return String(format: "%.6g", row[0])
-        case .multiclass:
-            let best = row.indices.max { row[$0] < row[$1] } ?? 0
-            return task.classes[best]
-        case .multilabel:
-            let cut: [Double]
-            if let t = tuned, t.count == row.count { cut = t } else if case .fixed(let v) = task.thresholdRule {
-                cut = [Double](repeating: v, count: row.count)
-            } else { cut = [Double](repeating: 0.5, count: row.count) }
-            return row.indices.filter { row[$0] >= cut[$0] }.map { task.classes[$0] }.joined(separator: "|")
         }
     }
 

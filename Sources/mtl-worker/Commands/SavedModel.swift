@@ -13,6 +13,8 @@ struct SavedModel {
     let config: RunConfig
     let preprocessor: Preprocessor
     let backend: Backend
+    /// A model file's thresholds, tuned at export.
+    var storedThresholds: [String: [Double]] = [:]
 
     enum Backend {
         case checkpoint(MultiTaskModel)
@@ -35,6 +37,7 @@ struct SavedModel {
         preprocessor = file.preprocessor
         // The checkpoint's chunk of rows, so that the float engine's products are blocked alike.
         backend = .engine(Predictor(model: try file.compile(maxRows: 1024), tasks: file.preprocessor.tasks))
+        storedThresholds = file.thresholds
         self.path = path
     }
 
@@ -119,6 +122,7 @@ struct SavedModel {
     /// (empty when no task tunes one or the run has no validation split).
     func tunedThresholds() throws -> [String: [Double]] {
         guard preprocessor.tasks.contains(where: \.tunesThreshold) else { return [:] }
+        if !storedThresholds.isEmpty { return storedThresholds }
         let data = try LoadedData.load(source: config.dataSource, preprocessor: preprocessor)
         guard let v = data.validation else { return [:] }
         return Evaluator.tunedThresholds(try predict(v), split: v)
