@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MTLInference
 import MTLTraining
 import MTLWeighting
 
@@ -7,7 +8,9 @@ extension Benchmark.Workload: ExpressibleByArgument {}
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a reference workload on synthetic data and print samples/s (JSON), to compare with the PyTorch peer.")
+        abstract: "Train a reference workload on synthetic data and print samples/s (JSON), to compare with the PyTorch peer; with --inference, time the inference engine instead.",
+        discussion: "--inference float|int8 times one call of the compiled model on a fixed batch of --batch rows, --steps times after --warmup (the workload's model with random weights), and prints p50/p90/p99/mean microseconds and rows/s as ../shared/peers/torch_infer.py does.")
+    @Option(help: "Time the inference engine with float or int8 weights instead of training.") var inference: Quantization?
     @Option(help: "Workload: hps (trunk 512-256, heads 64-1) or mmoe (8 experts 256-128, gates, towers 64-1); Adam.") var workload: Benchmark.Workload = .hps
     @Option(help: "Input width.") var dim: Int = 512
     @Option(help: "Binary tasks.") var tasks: Int = 2
@@ -47,6 +50,13 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if let q = inference {
+            try withRuntime(common) { _, _ in
+                let r = try InferenceBenchmark.run(workload: workload, dim: dim, tasks: tasks, batch: batch, iters: steps, warmup: warmup, quantization: q)
+                print(try JSON.text(r))
+            }
+            return
+        }
         try withRuntime(common, heartbeatTimeout: heartbeatTimeout) { comm, logger in
             let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
                                       warmup: warmup, rows: rows, weighting: weighting, comm: comm, logger: logger)
