@@ -39,9 +39,7 @@ final class LinearWeights {
     /// y (m, outputs; row stride ldy) = x (m, inputs; row stride ldx) W^T + b.
     func apply(_ x: UnsafePointer<Float>, ldx: Int, rows m: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int, scratch: Workspace) {
         if let w = weight {
-            for r in 0..<m { (y + r * ldy).update(from: bias.pointer, count: outputs) }
-            BLAS.gemm(transA: false, transB: true, m: m, n: outputs, k: inputs, a: x, lda: ldx, b: w.pointer, ldb: inputs,
-                      beta: 1, c: y, ldc: ldy)
+            BLAS.linear(rows: m, n: outputs, k: inputs, x: x, ldx: ldx, weight: w.pointer, ldw: inputs, bias: bias.pointer, y: y, ldy: ldy)
         } else if let p = packed, let s = scale, let sum = sum {
             for r in 0..<m {
                 mtl_q8_linear_row(x + r * ldx, Int32(inputs), p.pointer, Int32(outputs), s.pointer, sum.pointer, bias.pointer,

@@ -74,10 +74,8 @@ public final class TaskAttentionModel: MultiTaskModel {
         let rows = x.rows, f = fields.count
         // token_f = x[:, field f] W_f^T + b_f, written to (rows, f, d)
         for (i, field) in fields.enumerated() {
-            let b = store.value(tokenBiases[i])
-            for r in 0..<rows { (tokens.pointer + (r * f + i) * d).update(from: b, count: d) }
-            BLAS.gemm(transA: false, transB: true, m: rows, n: d, k: field.width, a: x.pointer + field.start, lda: x.cols,
-                      b: store.value(tokenWeights[i]), ldb: field.width, beta: 1, c: tokens.pointer + i * d, ldc: f * d)
+            BLAS.linear(rows: rows, n: d, k: field.width, x: x.pointer + field.start, ldx: x.cols, weight: store.value(tokenWeights[i]),
+                        ldw: field.width, bias: store.value(tokenBiases[i]), y: tokens.pointer + i * d, ldy: f * d)
         }
         var h = tokens.matrix(rows: rows * f, cols: d)
         for block in blocks { h = block.forward(h, context: context) }

@@ -70,11 +70,15 @@ final class ServerMetrics: @unchecked Sendable {
         answered = registry.makeCounter(name: "mtl_predict_answered_total", help: "Predict requests answered with predictions.")
     }
 
+    nonisolated(unsafe) static let requests = MetricNameDescriptor(namespace: "mtl", subsystem: "predict", metricName: "requests", unitName: "total",
+                                               helpText: "Predict requests by HTTP status.")
+    nonisolated(unsafe) static let errors = MetricNameDescriptor(namespace: "mtl", subsystem: "predict", metricName: "errors", unitName: "total",
+                                             helpText: "Predict requests refused, by HTTP status.")
+
     func count(_ status: Int) {
-        registry.makeCounter(name: "mtl_predict_requests_total", labels: [("status", String(status))], help: "Predict requests by HTTP status.").increment()
-        if status >= 400 {
-            registry.makeCounter(name: "mtl_predict_errors_total", labels: [("status", String(status))], help: "Predict requests refused, by HTTP status.").increment()
-        }
+        let label = [("status", String(status))]
+        registry.makeCounter(descriptor: Self.requests, labels: label).increment()
+        if status >= 400 { registry.makeCounter(descriptor: Self.errors, labels: label).increment() }
     }
 
     func finish(_ start: ContinuousClock.Instant, _ answer: String) -> Response {

@@ -22,6 +22,25 @@ public enum BLAS {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// y (rows, n; row stride ldy) = x (rows, k; row stride ldx) W^T + b, W (n, k) row-major: a
+    /// Linear layer's forward product, the one every forward pass uses (training, evaluation and
+    /// the inference engine), so that they agree to the bit. One row goes through sgemv:
+    /// OpenBLAS's sgemm packs the whole of W on every call, which costs more than the product
+    /// itself at one row (an 8 x 256-wide expert layer over 512 inputs: 0.3 ms against 0.03).
+    @inline(__always)
+    public static func linear(rows: Int, n: Int, k: Int, x: UnsafePointer<Float>, ldx: Int, weight: UnsafePointer<Float>, ldw: Int,
+                              bias: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard rows > 0, n > 0 else { return }
+        for r in 0..<rows { (y + r * ldy).update(from: bias, count: n) }
+        guard k > 0 else { return }
+        if rows == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, weight, Int32(ldw), x, 1, 1, y, 1)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k), 1, x, Int32(ldx), weight, Int32(ldw),
+                        1, y, Int32(ldy))
+        }
+    }
+
     /// y += alpha x over n floats.
     @inline(__always)
     public static func axpy(_ n: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {

@@ -30,11 +30,10 @@ public final class GroupedLinear: Layer {
         input = x
         let y = output.matrix(rows: x.rows, cols: outputSize)
         let b = store.value(bias), w = store.value(weight)
-        for r in 0..<x.rows { (y.pointer + r * outputSize).update(from: b, count: outputSize) }
         for g in 0..<groups {
-            BLAS.gemm(transA: false, transB: true, m: x.rows, n: groupOutput, k: groupInput,
-                      a: x.pointer + g * groupInput, lda: inputSize, b: w + g * groupOutput * groupInput, ldb: groupInput,
-                      beta: 1, c: y.pointer + g * groupOutput, ldc: outputSize)
+            BLAS.linear(rows: x.rows, n: groupOutput, k: groupInput, x: x.pointer + g * groupInput, ldx: inputSize,
+                        weight: w + g * groupOutput * groupInput, ldw: groupInput, bias: b + g * groupOutput,
+                        y: y.pointer + g * groupOutput, ldy: outputSize)
         }
         return y
     }

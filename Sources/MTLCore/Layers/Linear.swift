@@ -25,11 +25,8 @@ public final class Linear: Layer {
     public func forward(_ x: Matrix, context: ForwardContext) -> Matrix {
         input = x
         let y = output.matrix(rows: x.rows, cols: outputSize)
-        let b = store.value(bias)
-        for r in 0..<x.rows { (y.pointer + r * outputSize).update(from: b, count: outputSize) }
-        BLAS.gemm(transA: false, transB: true, m: x.rows, n: outputSize, k: inputSize,
-                  a: x.pointer, lda: inputSize, b: store.value(weight), ldb: inputSize,
-                  beta: 1, c: y.pointer, ldc: outputSize)
+        BLAS.linear(rows: x.rows, n: outputSize, k: inputSize, x: x.pointer, ldx: inputSize, weight: store.value(weight), ldw: inputSize,
+                    bias: store.value(bias), y: y.pointer, ldy: outputSize)
         return y
     }
 
