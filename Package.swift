@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.28.0"),
     ],
     targets: [
         // System libraries. MPI and BLAS come from the machine (Debian: libopenmpi-dev, libopenblas-dev).
@@ -49,6 +50,7 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "MTLInference", dependencies: [
             "MTLCore", "MTLData", "MTLModels", "MTLTraining", "CKernels",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         ]),
         .target(name: "MTLServing", dependencies: [
             "MTLCore", "MTLData", "MTLTraining", "MTLInference",

@@ -8,7 +8,7 @@ extension Preprocessor.TaskEncoding {
     public func decision(_ row: [Double], tuned: [Double]?) -> String {
         switch kind {
         case .binary: return row[0] >= 0.5 ? "1" : "0"
-        case .regression: return String(format: "%.6g", row[0])
+        case .regression: return String(format: "%.9g", row[0])
         case .multiclass:
             let best = row.indices.max { row[$0] < row[$1] } ?? 0
             return classes[best]

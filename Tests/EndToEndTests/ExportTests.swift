@@ -25,16 +25,10 @@ extension BinaryTests {
     }
 
     func testExportedModelsPredictAsTheCheckpoint() throws {
-        // Rows with every input column of the two-file fixture: tasks-a's body and length with
-        // tasks-b's tweet and flags.
-        let a = try String(contentsOfFile: Self.fixtures + "/tasks-a.tsv", encoding: .utf8).split(separator: "\n").dropFirst()
-        let b = try String(contentsOfFile: Self.fixtures + "/tasks-b.tsv", encoding: .utf8).split(separator: "\n").dropFirst()
-        let both = NSTemporaryDirectory() + "export-both-\(UUID().uuidString).tsv"
-        try (["body\tlength\ttweet\tflags"] + zip(a, b).map { x, y in
-            let fa = x.split(separator: "\t", omittingEmptySubsequences: false), fb = y.split(separator: "\t", omittingEmptySubsequences: false)
-            return "\(fa[1])\t\(fa[2])\t\(fb[1])\t\(fb[3])"
-        }).joined(separator: "\n").write(toFile: both, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: both) }
+        let inputs = NSTemporaryDirectory() + "export-both-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: inputs, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: inputs) }
+        let both = try bothInputs(inputs)
         let cases: [(config: String, input: String, architectures: [String])] = [
             (Self.fixtures + "/mixed.yaml", Self.fixtures + "/mixed.csv", Self.architectures),
             (Self.fixtures + "/tasks.yaml", both, ["hard-sharing", "mmoe", "task-attention"]),
@@ -93,5 +87,54 @@ extension BinaryTests {
         flipped[flipped.count - 3] ^= 0x40
         try flipped.write(to: URL(fileURLWithPath: dir + "/flipped.safetensors"))
         try refused(["predict", "--model", dir + "/flipped.safetensors", "--input", input, "--output", "-"], ["flipped.safetensors", "CRC-32"])
+    }
+}
+
+extension BinaryTests {
+    /// export --format onnx, run by ONNX Runtime (launch/onnx-check.py) on the inputs predict
+    /// --encoded-output writes: the outputs predict gives, within 1e-5, for every architecture
+    /// with dense and embedding inputs and three with text and sparse inputs.
+    func testONNXExportMatchesPredictInONNXRuntime() throws {
+        let python = ProcessInfo.processInfo.environment["MTL_PYTHON_ONNX"] ?? ""
+        try XCTSkipIf(python.isEmpty, "no Python with numpy and onnxruntime (launch/test makes one with launch/python-env onnxruntime, or set MTL_PYTHON_ONNX): the ONNX export is not checked")
+        let dir = NSTemporaryDirectory() + "onnx-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let both = try bothInputs(dir)
+        let cases: [(config: String, input: String, architectures: [String])] = [
+            (Self.fixtures + "/mixed.yaml", Self.fixtures + "/mixed.csv", Self.architectures),
+            (Self.fixtures + "/tasks.yaml", both, ["hard-sharing", "mmoe", "task-attention"]),
+        ]
+        for (k, c) in cases.enumerated() {
+            for architecture in c.architectures {
+                let dir = dir + "/\(k)-\(architecture)"
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let checkpoint = try trainAndExport(dir, config: c.config, architecture: architecture)
+                let e = try run(["export", "--checkpoint", checkpoint, "--output", dir + "/model.onnx", "--format", "onnx"])
+                XCTAssertEqual(e.status, 0, e.stderr)
+                let p = try run(["predict", "--model", dir + "/model-none.safetensors", "--input", c.input, "--output", dir + "/p.csv",
+                                 "--encoded-output", dir + "/e.csv"])
+                XCTAssertEqual(p.status, 0, p.stderr)
+                let check = try Self.execute(python, [Self.root + "/launch/onnx-check.py", dir + "/model.onnx", dir + "/e.csv", dir + "/p.csv"])
+                XCTAssertEqual(check.status, 0, "\(architecture) (\(c.config)): \(check.stdout) \(check.stderr)")
+                print("onnx \(architecture) \((c.config as NSString).lastPathComponent): \(check.stdout.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        }
+        let q = try run(["export", "--checkpoint", dir + "/0-mmoe/run/checkpoints/best.safetensors", "--output", dir + "/q.onnx", "--format", "onnx", "--quantize", "int8"])
+        XCTAssertNotEqual(q.status, 0)
+        XCTAssert(q.stderr.contains("quantize_dynamic"), q.stderr)
+    }
+
+    /// Rows with every input column of the two-file fixture: tasks-a's body and length with
+    /// tasks-b's tweet and flags.
+    func bothInputs(_ dir: String) throws -> String {
+        let a = try String(contentsOfFile: Self.fixtures + "/tasks-a.tsv", encoding: .utf8).split(separator: "\n").dropFirst()
+        let b = try String(contentsOfFile: Self.fixtures + "/tasks-b.tsv", encoding: .utf8).split(separator: "\n").dropFirst()
+        let both = dir + "/both.tsv"
+        try (["body\tlength\ttweet\tflags"] + zip(a, b).map { x, y in
+            let fa = x.split(separator: "\t", omittingEmptySubsequences: false), fb = y.split(separator: "\t", omittingEmptySubsequences: false)
+            return "\(fa[1])\t\(fa[2])\t\(fb[1])\t\(fb[3])"
+        }).joined(separator: "\n").write(toFile: both, atomically: true, encoding: .utf8)
+        return both
     }
 }

@@ -13,8 +13,8 @@ enum ExportFormat: String, CaseIterable, ExpressibleByArgument {
 
 struct Export: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write a checkpoint's model for serving: weights only (float or int8), with its preprocessing and tasks.",
-        discussion: "safetensors (default): the model file that serve, predict --model and evaluate --model read; its format is in the README. onnx: the model after preprocessing as an ONNX graph (dense input, per-task predictions).")
+        abstract: "Write a checkpoint's model for serving: weights only (float or int8), with its preprocessing and tasks; or as ONNX.",
+        discussion: "safetensors (default): the model file that serve, predict --model and evaluate --model read; its format is in the README. onnx: the model after preprocessing as an ONNX graph (opset 17, float32; inputs dense, categories, sparse_rows/sparse_columns/sparse_values; one output per task), every architecture; predict --encoded-output writes its inputs for any rows.")
     @Option(help: "A checkpoint written by train.") var checkpoint: String
     @Option(help: "The file to write (atomically).") var output: String
     @Option(help: "Weights: none (float32, as trained) or int8 (per output channel, per table row).") var quantize: Quantization = .none
@@ -33,7 +33,12 @@ struct Export: ParsableCommand {
             }
             switch format {
             case .safetensors: try model.write(to: output)
-            case .onnx: throw UserError("export --format onnx is not available in this build", hint: "export --format safetensors")
+            case .onnx:
+                guard quantize == .none else {
+                    throw UserError("export --format onnx writes float32 weights; --quantize int8 is for the model file",
+                                    hint: "export the float ONNX model and quantise it in ONNX Runtime (onnxruntime.quantization.quantize_dynamic)")
+                }
+                try ONNXExport.write(model, to: output)
             }
             let size = { (p: String) in ((try? FileManager.default.attributesOfItem(atPath: p))?[.size] as? Int) ?? 0 }
             let parameters = model.tensors.values.reduce(0) { $0 + $1.count }

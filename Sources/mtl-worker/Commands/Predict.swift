@@ -19,6 +19,8 @@ struct Predict: ParsableCommand {
     var columns: String?
     @Flag(help: "Also write each task's decision (multilabel thresholds as configured, or tuned on the run's validation split).")
     var decisions = false
+    @Option(help: "Also write the encoded inputs of each row (CSV: line, dense:0.., the category indices, the sparse nonzeros as column:value), which an ONNX export takes.")
+    var encodedOutput: String?
     @OptionGroup var common: CommonOptions
 
     func run() throws {
@@ -49,7 +51,7 @@ struct Predict: ParsableCommand {
                 for (t, task) in pre.tasks.enumerated() {
                     let k = task.outputs
                     let row = Array(p.values[t][(r * k)..<((r + 1) * k)])
-                    for v in row { fields.append(String(format: "%.6g", v)) }
+                    for v in row { fields.append(String(format: "%.9g", v)) }
                     if decisions { fields.append(csvField(task.decision(row, tuned: thresholds[task.name]))) }
                 }
                 text += fields.joined(separator: ",") + "\n"
@@ -59,8 +61,29 @@ struct Predict: ParsableCommand {
             } else {
                 try AtomicFile.write(output, text: text)
             }
+            if let path = encodedOutput { try AtomicFile.write(path, text: Self.encodedCSV(split, table: table, preprocessor: pre)) }
             FileHandle.standardError.write(Data("wrote \(split.rows) rows to \(output == "-" ? "standard output" : output)\n".utf8))
         }
+    }
+
+    /// The encoded inputs, row by row: the dense row, in embedding mode each categorical column's
+    /// index, and the sparse block's nonzeros as space-separated column:value pairs.
+    static func encodedCSV(_ split: EncodedSplit, table: TextTable, preprocessor pre: Preprocessor) -> String {
+        let w = split.denseWidth, c = split.categoryColumns
+        var header = ["line"] + (0..<w).map { "dense:\($0)" }
+        if c > 0 { header += pre.categorical.map { "category:\($0.name)" } }
+        if split.sparse != nil { header.append("sparse") }
+        var text = header.joined(separator: ",") + "\n"
+        for r in 0..<split.rows {
+            var fields = [String(table.lines[r])]
+            for j in 0..<w { fields.append(String(split.dense[r * w + j])) }
+            for j in 0..<c { fields.append(String(split.categories[r * c + j])) }
+            if let s = split.sparse {
+                fields.append((s.rowStart[r]..<s.rowStart[r + 1]).map { "\(s.index[$0]):\(s.value[$0])" }.joined(separator: " "))
+            }
+            text += fields.joined(separator: ",") + "\n"
+        }
+        return text
     }
 
     func csvField(_ s: String) -> String {
