@@ -45,6 +45,39 @@ static float quantize_row(const float *x, int k, uint8_t *xq, int32_t *zero) {
     return s;
 }
 
+#if defined(__x86_64__)
+/// The same quantisation 16 values at a time (cvtps rounds to nearest even, as nearbyintf does).
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static float quantize_row_avx512(const float *x, int k, uint8_t *xq, int32_t *zero) {
+    __m512 vlo = _mm512_setzero_ps(), vhi = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 16 <= k; j += 16) { __m512 v = _mm512_loadu_ps(x + j); vlo = _mm512_min_ps(vlo, v); vhi = _mm512_max_ps(vhi, v); }
+    if (j < k) {
+        __mmask16 m = (__mmask16)((1u << (k - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + j);
+        vlo = _mm512_min_ps(vlo, v); vhi = _mm512_max_ps(vhi, v);
+    }
+    float lo = _mm512_reduce_min_ps(vlo), hi = _mm512_reduce_max_ps(vhi);
+    float s = hi > lo ? (hi - lo) / 255.0f : 1.0f, inv = 1.0f / s;
+    float z = nearbyintf(-lo * inv);
+    if (z < 0) z = 0;
+    if (z > 255) z = 255;
+    __m512 vinv = _mm512_set1_ps(inv);
+    __m512i vz = _mm512_set1_epi32((int)z), v0 = _mm512_setzero_si512(), v255 = _mm512_set1_epi32(255);
+    for (j = 0; j < k; j += 16) {
+        int left = k - j;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + j), vinv)), vz);
+        q = _mm512_min_epi32(_mm512_max_epi32(q, v0), v255);
+        _mm_mask_storeu_epi8(xq + j, m, _mm512_cvtepi32_epi8(q));
+    }
+    int kp = mtl_q8_padded_k(k);
+    for (j = k; j < kp; j++) xq[j] = (uint8_t)z;
+    *zero = (int32_t)z;
+    return s;
+}
+#endif
+
 static void gemv_generic(const uint8_t *x, const int8_t *w, int kp, int np, int32_t *acc) {
     int k4n = kp / 4;
     for (int nb = 0; nb < np / 16; nb++) {
@@ -137,6 +170,38 @@ static void gemv_vnni(const uint8_t *x, const int8_t *w, int kp, int np, int32_t
 }
 #endif
 
+#if defined(__x86_64__)
+/// Four rows at a time: each 64-byte weight load feeds four rows' accumulators, so the weights
+/// stream once per four rows instead of once per row.
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void gemm_vnni(const uint8_t *x, int m, const int8_t *w, int kp, int np, int32_t *acc) {
+    int k4n = kp / 4, blocks = np / 16, r = 0;
+    const int64_t stride = (int64_t)k4n * 64;
+    for (; r + 4 <= m; r += 4) {
+        const uint8_t *x0 = x + (int64_t)r * kp, *x1 = x0 + kp, *x2 = x1 + kp, *x3 = x2 + kp;
+        for (int nb = 0; nb < blocks; nb++) {
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+            const int8_t *b = w + nb * stride;
+            for (int g = 0; g < k4n; g++) {
+                __m512i wv = _mm512_loadu_si512(b + g * 64);
+                int32_t f0, f1, f2, f3;
+                memcpy(&f0, x0 + 4 * g, 4); memcpy(&f1, x1 + 4 * g, 4); memcpy(&f2, x2 + 4 * g, 4); memcpy(&f3, x3 + 4 * g, 4);
+                a0 = _mm512_dpbusd_epi32(a0, _mm512_set1_epi32(f0), wv);
+                a1 = _mm512_dpbusd_epi32(a1, _mm512_set1_epi32(f1), wv);
+                a2 = _mm512_dpbusd_epi32(a2, _mm512_set1_epi32(f2), wv);
+                a3 = _mm512_dpbusd_epi32(a3, _mm512_set1_epi32(f3), wv);
+            }
+            int32_t *o = acc + (int64_t)r * np + nb * 16;
+            _mm512_storeu_si512(o, a0);
+            _mm512_storeu_si512(o + np, a1);
+            _mm512_storeu_si512(o + 2 * np, a2);
+            _mm512_storeu_si512(o + 3 * np, a3);
+        }
+    }
+    for (; r < m; r++) gemv_vnni(x + (int64_t)r * kp, w, kp, np, acc + (int64_t)r * np);
+}
+#endif
+
 typedef void (*gemv_fn)(const uint8_t *, const int8_t *, int, int, int32_t *);
 
 static gemv_fn select_gemv(const char **name) {
@@ -181,10 +246,48 @@ int mtl_q8_gemv(int isa, const uint8_t *x, const int8_t *w, int k, int n, int32_
 
 const char *mtl_q8_isa(void) { gemv(); return __atomic_load_n(&chosen_name, __ATOMIC_ACQUIRE); }
 
-void mtl_q8_linear_row(const float *x, int k, const int8_t *packed, int n, const float *scale,
-                       const int32_t *sum, const float *bias, uint8_t *xq, int32_t *acc, float *y) {
-    int32_t zero;
-    float sx = quantize_row(x, k, xq, &zero);
-    gemv()(xq, packed, mtl_q8_padded_k(k), mtl_q8_padded_n(n), acc);
-    for (int o = 0; o < n; o++) y[o] = bias[o] + scale[o] * sx * (float)(acc[o] - zero * sum[o]);
+static int use_avx512(void) {
+#if defined(__x86_64__)
+    static int level = -1;
+    int l = __atomic_load_n(&level, __ATOMIC_RELAXED);
+    if (l < 0) {
+        __builtin_cpu_init();
+        l = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+        l += l && __builtin_cpu_supports("avx512vnni") ? 1 : 0;
+        __atomic_store_n(&level, l, __ATOMIC_RELAXED);
+    }
+    return l;
+#else
+    return 0;
+#endif
+}
+
+void mtl_q8_linear_rows(const float *x, int ldx, int m, int k, const int8_t *packed, int n, const float *scale,
+                        const int32_t *sum, const float *bias, uint8_t *xq, int32_t *acc, float *y, int ldy) {
+    int kp = mtl_q8_padded_k(k), np = mtl_q8_padded_n(n), level = use_avx512();
+    for (int r0 = 0; r0 < m; r0 += MTL_Q8_BLOCK_ROWS) {
+        int rows = m - r0 < MTL_Q8_BLOCK_ROWS ? m - r0 : MTL_Q8_BLOCK_ROWS;
+        float sx[MTL_Q8_BLOCK_ROWS];
+        int32_t zero[MTL_Q8_BLOCK_ROWS];
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (int64_t)(r0 + r) * ldx;
+#if defined(__x86_64__)
+            sx[r] = level ? quantize_row_avx512(xr, k, xq + (int64_t)r * kp, &zero[r]) : quantize_row(xr, k, xq + (int64_t)r * kp, &zero[r]);
+#else
+            sx[r] = quantize_row(xr, k, xq + (int64_t)r * kp, &zero[r]);
+#endif
+        }
+#if defined(__x86_64__)
+        if (level == 2) gemm_vnni(xq, rows, packed, kp, np, acc);
+        else
+#endif
+        for (int r = 0; r < rows; r++) gemv()(xq + (int64_t)r * kp, packed, kp, np, acc + (int64_t)r * np);
+        for (int r = 0; r < rows; r++) {
+            float *yr = y + (int64_t)(r0 + r) * ldy;
+            const int32_t *ar = acc + (int64_t)r * np;
+            float s = sx[r];
+            int32_t z = zero[r];
+            for (int o = 0; o < n; o++) yr[o] = bias[o] + scale[o] * s * (float)(ar[o] - z * sum[o]);
+        }
+    }
 }

@@ -41,10 +41,8 @@ final class LinearWeights {
         if let w = weight {
             BLAS.linear(rows: m, n: outputs, k: inputs, x: x, ldx: ldx, weight: w.pointer, ldw: inputs, bias: bias.pointer, y: y, ldy: ldy)
         } else if let p = packed, let s = scale, let sum = sum {
-            for r in 0..<m {
-                mtl_q8_linear_row(x + r * ldx, Int32(inputs), p.pointer, Int32(outputs), s.pointer, sum.pointer, bias.pointer,
-                                  scratch.quantized.pointer, scratch.accumulators.pointer, y + r * ldy)
-            }
+            mtl_q8_linear_rows(x, Int32(ldx), Int32(m), Int32(inputs), p.pointer, Int32(outputs), s.pointer, sum.pointer, bias.pointer,
+                               scratch.quantized.pointer, scratch.accumulators.pointer, y, Int32(ldy))
         }
     }
 }
@@ -302,8 +300,8 @@ public final class Workspace {
             default: break
             }
         }
-        quantized = Storage(count: k, repeating: 128)
-        accumulators = Storage(count: n, repeating: 0)
+        quantized = Storage(count: Int(MTL_Q8_BLOCK_ROWS) * k, repeating: 128)
+        accumulators = Storage(count: Int(MTL_Q8_BLOCK_ROWS) * n, repeating: 0)
         self.attention = FloatBuffer(count: attention)
     }
 

@@ -18,10 +18,14 @@ int mtl_q8_padded_n(int n);
 /// writes the sum of each row's values to `sum` (n).
 void mtl_q8_pack(const int8_t *q, int k, int n, int8_t *packed, int32_t *sum);
 
-/// y (n) = bias + (x quantised) . W^T dequantised, for one row x (k). `xq` holds at least
-/// mtl_q8_padded_k(k) bytes, `acc` mtl_q8_padded_n(n) ints.
-void mtl_q8_linear_row(const float *x, int k, const int8_t *packed, int n, const float *scale,
-                       const int32_t *sum, const float *bias, uint8_t *xq, int32_t *acc, float *y);
+/// Rows quantised at a time by mtl_q8_linear_rows (the scratch it needs is per this many rows).
+#define MTL_Q8_BLOCK_ROWS 32
+
+/// y (m, n; row stride ldy) = bias + (x quantised row by row) . W^T dequantised, x (m, k; row
+/// stride ldx). `xq` holds MTL_Q8_BLOCK_ROWS * mtl_q8_padded_k(k) bytes, `acc`
+/// MTL_Q8_BLOCK_ROWS * mtl_q8_padded_n(n) ints.
+void mtl_q8_linear_rows(const float *x, int ldx, int m, int k, const int8_t *packed, int n, const float *scale,
+                        const int32_t *sum, const float *bias, uint8_t *xq, int32_t *acc, float *y, int ldy);
 
 /// The raw product with one instruction set (0 generic, 1 avx2, 2 avx512-vnni), for tests:
 /// acc (padded n) = xq (padded k, uint8) . packed; returns -1 when this CPU lacks the set.
