@@ -67,6 +67,8 @@ final class PredictionServiceTests: XCTestCase {
             (#"{"rows": [{"x1": [1], "x2": 1, "x3": 1, "color": "red", "shape": "round"}]}"#, 400, 0, "x1", "string or a number"),
             (#"{"rows": [{"x1": 1e308, "x2": 1e308, "x3": 1, "color": "red", "shape": "round"}]}"#, 400, nil, nil, "outside the range"),
             ("{\"rows\": [" + Array(repeating: "{}", count: 9).joined(separator: ",") + "]}", 413, nil, "rows", "at most 8"),
+            // Nesting deeper than any parser's stack: refused, not a crash.
+            ("{\"rows\": " + String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000) + "}", 400, nil, nil, "not a JSON object"),
         ]
         for (body, status, row, field, fragment) in cases {
             guard case .failure(let e) = answer(body) else { XCTFail("accepted: \(body)"); continue }

@@ -47,6 +47,12 @@ struct Bench: ParsableCommand {
         }
         if warmup < 0 || warmup > 1 << 24 { throw ValidationError("--warmup must be between 0 and \(1 << 24)") }
         guard Double(dim) * Double(rows) <= Double(1 << 28) else { throw ValidationError("--dim x --rows must be at most \(1 << 28) values") }
+        if inference != nil {
+            // The engine holds max(--batch, 1000) rows of every layer (1,000 for the int8 check).
+            guard Double(dim) * Double(max(batch, 1000)) <= Double(1 << 26) else {
+                throw ValidationError("with --inference, --dim x max(--batch, 1000) must be at most \(1 << 26) values")
+            }
+        }
     }
 
     func run() throws {
