@@ -70,7 +70,7 @@ let package = Package(
         ]),
 
         // Test helpers shared by the test targets: fixtures, temporary folders, gradient checks.
-        .target(name: "MTLTestSupport", dependencies: ["MTLCore", "MTLDistributed", "MTLTraining",
+        .target(name: "MTLTestSupport", dependencies: ["MTLCore", "MTLDistributed", "MTLModels", "MTLTraining",
                                                         .product(name: "Logging", package: "swift-log")],
                 path: "Tests/Support"),
         // A test target per module; EndToEndTests run the built binary.

@@ -181,7 +181,7 @@ public final class CompiledModel: @unchecked Sendable {
                 let p = v(x)
                 for i in 0..<(rows * width) { let a = p[i]; out[i] = 0.5 * a * (1 + erff(a * 0.70710678118654752)) }
             case .layerNorm(let x, let gain, let bias, let n, let epsilon):
-                Self.layerNorm(v(x), out, rows: rows * width / n, n: n, gain: gain.pointer, bias: bias.pointer, epsilon: epsilon)
+                LayerNorm.normalize(v(x), out, rows: rows * width / n, n: n, gain: gain.pointer, bias: bias.pointer, epsilon: epsilon)
             case .softmax(let x):
                 let k = width, z0 = v(x)
                 for r in 0..<rows {
@@ -227,25 +227,6 @@ public final class CompiledModel: @unchecked Sendable {
                     AttentionKernel.forward(q: queries.pointer, qStride: d, k: base, v: base + d, kvStride: 2 * d, nq: count, nk: tokens,
                                             d: d, heads: heads, out: out + r * count * d, outStride: d, probabilities: ws.attention.pointer)
                 }
-            }
-        }
-    }
-
-    /// The same arithmetic as the LayerNorm layer's forward pass.
-    static func layerNorm(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int,
-                          gain g: UnsafePointer<Float>, bias b: UnsafePointer<Float>, epsilon: Float) {
-        for r in 0..<rows {
-            let xr = x + r * n, yr = y + r * n
-            var mean: Float = 0
-            for j in 0..<n { mean += xr[j] }
-            mean /= Float(n)
-            var variance: Float = 0
-            for j in 0..<n { let d = xr[j] - mean; variance += d * d }
-            variance /= Float(n)
-            let rstd = 1 / (variance + epsilon).squareRoot()
-            for j in 0..<n {
-                let h = (xr[j] - mean) * rstd
-                yr[j] = h * g[j] + b[j]
             }
         }
     }

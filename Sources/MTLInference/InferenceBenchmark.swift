@@ -34,13 +34,7 @@ public enum InferenceBenchmark {
         let model = makeModel(config.model, layout: layout, maxRows: 1, seed: 0)
         let graph = model.inferenceGraph(layout: layout)
         func compiled(_ q: Quantization, rows: Int) throws -> CompiledModel {
-            let quantized = q == .int8 ? ModelFile.quantizable(graph) : []
-            var tensors: [String: ModelTensor] = [:]
-            for p in graph.parameters {
-                guard let e = model.store.entries.first(where: { $0.name == p.name }) else { continue }
-                let v = Array(UnsafeBufferPointer(start: model.store.value(e), count: e.count))
-                tensors[p.name] = quantized.contains(p.name) ? .quantized(shape: p.shape, values: v) : ModelTensor(shape: p.shape, float: v)
-            }
+            let tensors = ModelFile.tensors(of: model.store, graph: graph, quantization: q)
             return try CompiledModel(graph: graph, tensors: tensors, quantization: q, maxRows: rows)
         }
         let engine = try compiled(quantization, rows: max(batch, 1000))

@@ -41,6 +41,17 @@ public struct ModelFile {
         return names
     }
 
+    /// The parameters `graph` reads from `store`, as trained or quantised.
+    public static func tensors(of store: ParameterStore, graph: InferenceGraph, quantization: Quantization) -> [String: ModelTensor] {
+        let quantized = quantization == .int8 ? quantizable(graph) : []
+        var tensors: [String: ModelTensor] = [:]
+        for e in store.entries where graph.parameters.contains(where: { $0.name == e.name }) {
+            let values = Array(UnsafeBufferPointer(start: store.value(e), count: e.count))
+            tensors[e.name] = quantized.contains(e.name) ? .quantized(shape: e.shape, values: values) : ModelTensor(shape: e.shape, float: values)
+        }
+        return tensors
+    }
+
     /// The model of a checkpoint, its weights as trained (float) or quantised.
     public init(checkpoint: String, quantization: Quantization) throws {
         let file = try SafeTensors.read(path: checkpoint)
@@ -49,15 +60,7 @@ public struct ModelFile {
         let model = makeModel(config.model, layout: pre.layout, maxRows: 1, seed: config.training.seed)
         try Checkpoint.load(file, store: model.store, into: model.store.values.pointer, optimizer: nil, state: nil)
         let graph = model.inferenceGraph(layout: pre.layout)
-        let quantized = quantization == .int8 ? Self.quantizable(graph) : []
-        var tensors: [String: ModelTensor] = [:]
-        for p in graph.parameters {
-            guard let e = model.store.entries.first(where: { $0.name == p.name }) else {
-                throw UserError("checkpoint '\(checkpoint)': the model has no parameter '\(p.name)'")
-            }
-            let values = Array(UnsafeBufferPointer(start: model.store.value(e), count: e.count))
-            tensors[p.name] = quantized.contains(p.name) ? .quantized(shape: p.shape, values: values) : ModelTensor(shape: p.shape, float: values)
-        }
+        let tensors = Self.tensors(of: model.store, graph: graph, quantization: quantization)
         self.path = checkpoint
         self.config = config
         self.preprocessor = pre

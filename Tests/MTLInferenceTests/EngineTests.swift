@@ -10,20 +10,10 @@ import MTLTestSupport
 /// The inference engine against the models' own forward passes: float exactly, int8 within a
 /// stated bound, for every architecture and every input kind (dense, embeddings, sparse).
 final class EngineTests: XCTestCase {
-    /// Small sizes for every architecture, as in the gradient tests.
+    /// Small sizes for every architecture, as in the gradient tests, ensembles of two MMoEs.
     func small(_ config: inout RunConfig, _ architecture: Architecture) {
         config.model.architecture = architecture
-        config.model.trunk = [6, 5]
-        config.model.head = [4]
-        config.model.experts = 3
-        config.model.taskExperts = 1
-        config.model.levels = 2
-        config.model.expert = [5, 4]
-        config.model.dModel = 8
-        config.model.attentionHeads = 2
-        config.model.attentionLayers = 1
-        config.model.feedForward = 8
-        config.model.queries = 2
+        Support.smallSizes(&config.model)
         config.model.members = 2
         config.model.member = .mmoe
     }
@@ -39,14 +29,7 @@ final class EngineTests: XCTestCase {
     }
 
     func tensors(_ model: MultiTaskModel, _ graph: InferenceGraph, int8: Bool) -> [String: ModelTensor] {
-        let quantized = int8 ? ModelFile.quantizable(graph) : []
-        var out: [String: ModelTensor] = [:]
-        for p in graph.parameters {
-            let e = model.store.entries.first { $0.name == p.name }!
-            let v = Array(UnsafeBufferPointer(start: model.store.value(e), count: e.count))
-            out[p.name] = quantized.contains(p.name) ? .quantized(shape: p.shape, values: v) : ModelTensor(shape: p.shape, float: v)
-        }
-        return out
+        ModelFile.tensors(of: model.store, graph: graph, quantization: int8 ? .int8 : .none)
     }
 
     func testEveryArchitectureFloatExactlyAndInt8WithinBound() throws {

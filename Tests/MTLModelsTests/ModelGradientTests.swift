@@ -41,17 +41,7 @@ final class ModelGradientTests: XCTestCase {
         var config = try Support.fixtureConfig()
         config.data.categoricalEncoding = encoding
         config.model.architecture = architecture
-        config.model.trunk = [6, 5]
-        config.model.head = [4]
-        config.model.experts = 3
-        config.model.taskExperts = 1
-        config.model.levels = 2
-        config.model.expert = [5, 4]
-        config.model.dModel = 8
-        config.model.attentionHeads = 2
-        config.model.attentionLayers = 1
-        config.model.feedForward = 8
-        config.model.queries = 2
+        Support.smallSizes(&config.model)
         adjust(&config.model)
         let data = try LoadedData.load(source: config.dataSource)
         let rows = 10

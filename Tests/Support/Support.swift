@@ -3,6 +3,7 @@ import XCTest
 import MTLDistributed
 import Logging
 import MTLCore
+import MTLModels
 import MTLTraining
 
 public enum Support {
@@ -21,6 +22,21 @@ public enum Support {
     }
 
     public static func fixtureConfig() throws -> RunConfig { try RunConfig.load(path: fixtures + "/mixed.yaml") }
+
+    /// Widths of a few units for every architecture's parts, for checks that run each one.
+    public static func smallSizes(_ m: inout ModelConfig) {
+        m.trunk = [6, 5]
+        m.head = [4]
+        m.experts = 3
+        m.taskExperts = 1
+        m.levels = 2
+        m.expert = [5, 4]
+        m.dModel = 8
+        m.attentionHeads = 2
+        m.attentionLayers = 1
+        m.feedForward = 8
+        m.queries = 2
+    }
 
     /// Trains `config` for two epochs in one run and in two (one epoch, then --resume) and returns
     /// both final checkpoints, for exact-resume comparisons.

@@ -25,11 +25,20 @@ public final class LayerNorm: Layer {
     }
 
     public func forward(_ x: Matrix, context: ForwardContext) -> Matrix {
-        let n = inputSize
-        let y = output.matrix(rows: x.rows, cols: n)
-        let g = store.value(gain), b = store.value(bias)
-        for r in 0..<x.rows {
-            let xr = x.pointer + r * n, hr = normalized.pointer + r * n, yr = y.pointer + r * n
+        let y = output.matrix(rows: x.rows, cols: inputSize)
+        Self.normalize(x.pointer, y.pointer, rows: x.rows, n: inputSize, gain: store.value(gain), bias: store.value(bias), epsilon: epsilon,
+                       normalized: normalized.pointer, inverseStd: inverseStd.pointer)
+        return y
+    }
+
+    /// y = (x - mean) / sqrt(variance + epsilon) * gain + bias over each row of n; keeps the
+    /// normalised rows and 1 / std when given (the backward pass needs them). The inference
+    /// engine calls it too, so both compute alike.
+    public static func normalize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, n: Int,
+                                 gain g: UnsafePointer<Float>, bias b: UnsafePointer<Float>, epsilon: Float,
+                                 normalized: UnsafeMutablePointer<Float>? = nil, inverseStd: UnsafeMutablePointer<Float>? = nil) {
+        for r in 0..<rows {
+            let xr = x + r * n, yr = y + r * n
             var mean: Float = 0
             for j in 0..<n { mean += xr[j] }
             mean /= Float(n)
@@ -37,17 +46,16 @@ public final class LayerNorm: Layer {
             for j in 0..<n { let d = xr[j] - mean; variance += d * d }
             variance /= Float(n)
             let rstd = 1 / (variance + epsilon).squareRoot()
-            inverseStd.pointer[r] = rstd
+            inverseStd?[r] = rstd
+            let hr = normalized.map { $0 + r * n }
             for j in 0..<n {
                 let h = (xr[j] - mean) * rstd
-                hr[j] = h
+                hr?[j] = h
                 yr[j] = h * g[j] + b[j]
             }
         }
-        return y
     }
 
-    // dx = rstd * (dh - mean(dh) - h * mean(dh * h)), dh = dy * gain
     public func backward(_ dy: Matrix, needsInputGradient: Bool) -> Matrix {
         let n = inputSize
         let g = store.value(gain), dg = store.gradient(gain), db = store.gradient(bias)

@@ -83,37 +83,28 @@ public enum ONNXExport {
             var a = Onnx_AttributeProto(); a.name = name; a.type = .string; a.s = Data(v.utf8); return a
         }
 
-        mutating func initializer(_ name: String, shape: [Int], floats: [Float]) -> String {
+        /// A constant tensor (weights, shapes, scalars), added once under its name.
+        mutating func initializer(_ name: String, shape: [Int], type: Onnx_TensorProto.DataType, raw: Data) -> String {
             guard constants.insert(name).inserted else { return name }
             var t = Onnx_TensorProto()
             t.name = name
             t.dims = shape.map(Int64.init)
-            t.dataType = Int32(Onnx_TensorProto.DataType.float.rawValue)
-            t.rawData = floats.withUnsafeBytes { Data($0) }
+            t.dataType = Int32(type.rawValue)
+            t.rawData = raw
             graph.initializer.append(t)
             return name
+        }
+
+        mutating func initializer(_ name: String, shape: [Int], floats: [Float]) -> String {
+            initializer(name, shape: shape, type: .float, raw: floats.withUnsafeBytes { Data($0) })
         }
 
         mutating func initializer(_ name: String, shape: [Int], int64s: [Int64]) -> String {
-            guard constants.insert(name).inserted else { return name }
-            var t = Onnx_TensorProto()
-            t.name = name
-            t.dims = shape.map(Int64.init)
-            t.dataType = Int32(Onnx_TensorProto.DataType.int64.rawValue)
-            t.rawData = int64s.withUnsafeBytes { Data($0) }
-            graph.initializer.append(t)
-            return name
+            initializer(name, shape: shape, type: .int64, raw: int64s.withUnsafeBytes { Data($0) })
         }
 
         mutating func initializer(_ name: String, shape: [Int], doubles: [Double]) -> String {
-            guard constants.insert(name).inserted else { return name }
-            var t = Onnx_TensorProto()
-            t.name = name
-            t.dims = shape.map(Int64.init)
-            t.dataType = Int32(Onnx_TensorProto.DataType.double.rawValue)
-            t.rawData = doubles.withUnsafeBytes { Data($0) }
-            graph.initializer.append(t)
-            return name
+            initializer(name, shape: shape, type: .double, raw: doubles.withUnsafeBytes { Data($0) })
         }
 
         mutating func ints(_ v: [Int64]) -> String { initializer("const_i64_" + v.map(String.init).joined(separator: "_").replacingOccurrences(of: "-", with: "m"), shape: [v.count], int64s: v) }
