@@ -3,6 +3,7 @@ import Logging
 import MTLCore
 import MTLData
 import MTLDistributed
+import MTLModels
 import MTLWeighting
 
 /// The reference workloads of the PyTorch peer (shared/peers/README.md), trained on synthetic
@@ -16,6 +17,31 @@ public enum Benchmark {
         public var seconds: Double
         public var samplesPerSecond: Double { Double(worldSize * batchPerRank * steps) / seconds }
         public var parameters: Int
+        /// Rank 0's phases over the timed steps.
+        public var phases: StepPhases
+        /// Floating-point operations of one sample's step: forward and backward through the dense
+        /// products, 3 x 2 x the forward's multiply-adds (a gradient method's extra backward
+        /// passes are not counted).
+        public var flopsPerSample: Double
+        /// This machine's single-precision matrix product rate in one process at its BLAS threads,
+        /// measured while every rank measures (GFLOP/s).
+        public var sgemmGFLOPS: Double
+        /// The step's rate per rank (GFLOP/s).
+        public var gflopsPerRank: Double { flopsPerSample * samplesPerSecond / Double(worldSize) / 1e9 }
+    }
+
+    /// GFLOP/s of square 512 x 512 x 512 products, repeated for about `seconds`.
+    public static func sgemmRate(seconds: Double = 0.3) -> Double {
+        let n = 512
+        let a = FloatBuffer(count: n * n, value: 0.5), b = FloatBuffer(count: n * n, value: 0.25), c = FloatBuffer(count: n * n)
+        BLAS.gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, beta: 0, c: c.pointer, ldc: n)
+        let clock = ContinuousClock(), start = clock.now
+        var calls = 0
+        while StepPhases.seconds(clock.now - start) < seconds {
+            BLAS.gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, beta: 0, c: c.pointer, ldc: n)
+            calls += 1
+        }
+        return Double(calls) * 2 * Double(n * n * n) / StepPhases.seconds(clock.now - start) / 1e9
     }
 
     /// Rows x ~ N(0, 1)^dim; per task a teacher w ~ N(0, 1/dim), b ~ N(0, 0.25), and
@@ -88,10 +114,18 @@ public enum Benchmark {
         }
         for _ in 0..<warmup { try next() }
         try comm.barrier()
+        trainer.phases = StepPhases()
         let start = Date()
         for _ in 0..<steps { try next() }
         try comm.barrier()
+        let seconds = Date().timeIntervalSince(start)
+        let phases = trainer.phases ?? StepPhases()
+        trainer.phases = nil
+        let graph = trainer.model.inferenceGraph(layout: data.preprocessor.layout)
+        try comm.barrier()
+        let rate = sgemmRate()
         return Result(workload: workload, worldSize: comm.size, batchPerRank: batchPerRank, steps: steps,
-                      seconds: Date().timeIntervalSince(start), parameters: trainer.parameterCount)
+                      seconds: seconds, parameters: trainer.parameterCount, phases: phases,
+                      flopsPerSample: 6 * Double(graph.forwardMultiplyAdds), sgemmGFLOPS: rate)
     }
 }

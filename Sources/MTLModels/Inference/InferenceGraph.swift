@@ -113,3 +113,24 @@ public final class GraphBuilder {
 
     func setOutputs(_ outputs: [[InferenceGraph.Value]]) { graph.outputs = outputs }
 }
+
+extension InferenceGraph {
+    /// Multiply-adds of one row's forward pass through the dense products (linear layers, grouped
+    /// layers, attention scores and mixtures); the sparse block's products, which depend on the
+    /// row's nonzeros, are not counted.
+    public var forwardMultiplyAdds: Int {
+        let shapes = Dictionary(parameters.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        var total = 0
+        for node in nodes {
+            switch node.op {
+            case .linear(_, let w, _, let tokens): total += tokens * (shapes[w]?.reduce(1, *) ?? 0)
+            case .groupedLinear(_, let w, _, _): total += shapes[w]?.reduce(1, *) ?? 0
+            case .selfAttention(_, let tokens, let d, _): total += 2 * tokens * tokens * d
+            case .pooling(_, _, let count, let tokens, let d, _): total += 2 * count * tokens * d
+            case .mixture(_, let sources, let width): total += sources.count * width
+            default: break
+            }
+        }
+        return total
+    }
+}

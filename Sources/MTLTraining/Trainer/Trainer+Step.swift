@@ -8,25 +8,31 @@ extension Trainer {
     /// One optimizer step on global batch `s` of `order`; returns this rank's loss sum.
     @discardableResult
     func trainStep(order: [Int], batchIndex s: Int) throws -> Double {
+        let stepStart = phases != nil ? ContinuousClock.now : nil
+        defer { if let t = stepStart { phases?.total += ContinuousClock.now - t; phases?.steps += 1 } }
         let (globalStart, globalCount, localStart, localCount) = shard(step: s, rows: order.count)
         comm.note(epoch: epoch, step: step + 1)
-        loadBatch(order: order, globalStart: globalStart, globalCount: globalCount, localStart: localStart, localCount: localCount)
+        timed(\.load) { loadBatch(order: order, globalStart: globalStart, globalCount: globalCount, localStart: localStart, localCount: localCount) }
         step += 1
         var probed = false
         if let h = hook, step % h.every == 0 { try h.measure(self); probed = true }
-        if lazyRows {
-            // Only the previous step's touched table rows (and the other tensors) hold gradients,
-            // unless the hook's passes wrote others.
-            if probed { model.store.zeroGradients() } else { zeroGradients(tableRows: touchedRows) }
-            collectTouchedRows(order: order, globalStart: globalStart, globalCount: globalCount)
-        } else {
-            model.store.zeroGradients()
+        timed(\.load) {
+            if lazyRows {
+                // Only the previous step's touched table rows (and the other tensors) hold gradients,
+                // unless the hook's passes wrote others.
+                if probed { model.store.zeroGradients() } else { zeroGradients(tableRows: touchedRows) }
+                collectTouchedRows(order: order, globalStart: globalStart, globalCount: globalCount)
+            } else {
+                model.store.zeroGradients()
+            }
         }
         var lossSum = 0.0
         for t in stepLosses.indices { stepLosses[t] = 0 }
         let members = model.members
         if localCount > 0 {
-            forwardBatch(localCount: localCount)
+            timed(\.forward) { forwardBatch(localCount: localCount) }
+            let lossStart = phases != nil ? ContinuousClock.now : nil
+            defer { if let t = lossStart { phases?.forward += ContinuousClock.now - t } }
             for (t, task) in tasks.enumerated() {
                 let k = task.outputs
                 let out = model.output(t).pointer, g = outputGradients[t].pointer
@@ -47,7 +53,7 @@ extension Trainer {
             }
         }
         let rate = schedule.rate(at: step)
-        if weighting.needsStepLosses { try comm.allreduceSum(&stepLosses) }
+        if weighting.needsStepLosses { try timed(\.communication) { try comm.allreduceSum(&stepLosses) } }
         switch weighting.role {
         case .gradients(let gradients):
             if let rep = representationModel {
@@ -62,16 +68,18 @@ extension Trainer {
                     let n = members * localCount * tasks[t].outputs, g = outputGradients[t].pointer, f = Float(w[t])
                     for i in 0..<n { g[i] *= f }
                 }
-                model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) }
+                timed(\.backward) { model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) } }
             }
-            try synchronizeGradients()
+            try timed(\.communication) { try synchronizeGradients() }
             losses.afterStep(losses: stepLosses, step: step, learningRate: rate)
             weightSums.record(w)
         }
-        if config.training.clipNorm > 0 {
-            clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
+        timed(\.optimizer) {
+            if config.training.clipNorm > 0 {
+                clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
+            }
+            applyUpdate(learningRate: rate)
         }
-        applyUpdate(learningRate: rate)
         return lossSum
     }
 
@@ -192,20 +200,24 @@ extension Trainer {
     /// sum_t c_t g_t into the shared tensors.
     func parameterStep(_ method: GradientWeighting, localCount: Int, learningRate: Float) throws {
         let t = tasks.count, s = synchronizer.sharedCount, members = model.members
-        if localCount > 0 {
-            for task in 0..<t {
-                model.backward { u in (u == task ? self.outputGradients[u] : self.zeroOutputs[u]).matrix(rows: members * localCount, cols: self.tasks[u].outputs) }
-                synchronizer.captureTaskGradient(task)
+        timed(\.backward) {
+            if localCount > 0 {
+                for task in 0..<t {
+                    model.backward { u in (u == task ? self.outputGradients[u] : self.zeroOutputs[u]).matrix(rows: members * localCount, cols: self.tasks[u].outputs) }
+                    synchronizer.captureTaskGradient(task)
+                }
+            } else {
+                synchronizer.clearTaskGradients()
             }
-        } else {
-            synchronizer.clearTaskGradients()
         }
-        let x = try synchronizer.allreduceTaskGradients()
+        let x = try timed(\.communication) { try synchronizer.allreduceTaskGradients() }
         guard s > 0 else { weightSums.record([Double](repeating: 1, count: t)); return }
-        let gram = GradientBalancing.gram(x, tasks: t, length: s, stride: s)
-        let c = method.coefficients(gram: gram, losses: stepLosses, step: step, seed: config.training.seed, learningRate: learningRate)
-        synchronizer.applyCombination(c)
-        weightSums.record(c)
+        timed(\.weighting) {
+            let gram = GradientBalancing.gram(x, tasks: t, length: s, stride: s)
+            let c = method.coefficients(gram: gram, losses: stepLosses, step: step, seed: config.training.seed, learningRate: learningRate)
+            synchronizer.applyCombination(c)
+            weightSums.record(c)
+        }
     }
 
     /// Gradient methods on the shared representation Z: each task's gradient at Z (this rank's
@@ -217,21 +229,25 @@ extension Trainer {
         let r = representationGradients.pointer
         var gram = [Double](repeating: 0, count: t * t)
         if localCount > 0 {
-            for task in 0..<t {
-                let dz = rep.backwardTask(task, gradient: outputGradients[task].matrix(rows: localCount, cols: tasks[task].outputs))
-                (r + task * block).update(from: dz.pointer, count: n)
+            timed(\.backward) {
+                for task in 0..<t {
+                    let dz = rep.backwardTask(task, gradient: outputGradients[task].matrix(rows: localCount, cols: tasks[task].outputs))
+                    (r + task * block).update(from: dz.pointer, count: n)
+                }
             }
-            gram = GradientBalancing.gram(r, tasks: t, length: n, stride: block)
+            timed(\.weighting) { gram = GradientBalancing.gram(r, tasks: t, length: n, stride: block) }
         }
-        try synchronizer.allreduce(&gram)
-        let c = method.coefficients(gram: gram, losses: stepLosses, step: step, seed: config.training.seed, learningRate: learningRate)
+        try timed(\.communication) { try synchronizer.allreduce(&gram) }
+        let c = timed(\.weighting) { method.coefficients(gram: gram, losses: stepLosses, step: step, seed: config.training.seed, learningRate: learningRate) }
         if localCount > 0 {
             let dz = representationCombined.matrix(rows: localCount, cols: w)
-            dz.pointer.update(repeating: 0, count: n)
-            for task in 0..<t { BLAS.axpy(n, alpha: Float(c[task]), x: r + task * block, y: dz.pointer) }
-            rep.backwardShared(dz)
+            timed(\.weighting) {
+                dz.pointer.update(repeating: 0, count: n)
+                for task in 0..<t { BLAS.axpy(n, alpha: Float(c[task]), x: r + task * block, y: dz.pointer) }
+            }
+            timed(\.backward) { rep.backwardShared(dz) }
         }
-        try synchronizeGradients()
+        try timed(\.communication) { try synchronizeGradients() }
         weightSums.record(c)
     }
 }

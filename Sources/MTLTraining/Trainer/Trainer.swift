@@ -28,6 +28,8 @@ public final class Trainer {
     public let weighting: TaskWeighting
     /// Every way gradients cross ranks.
     public let synchronizer: GradientSynchronizer
+    /// Set to measure where the steps' time goes (StepPhases); nil: not measured.
+    public var phases: StepPhases?
     /// Optimizer steps taken so far.
     public internal(set) var step = 0
     /// Epochs completed so far.

@@ -34,9 +34,14 @@ struct Bench: ParsableCommand {
         var parameters: Int
         var threads: Int
         var weighting: WeightingMethod
+        var stepMs: Double
+        var gflopsPerRank: Double
+        var sgemmGflops: Double
+        var phases: [String: Double]
         enum CodingKeys: String, CodingKey {
-            case workload, batch, dim, steps, seconds, parameters, threads, weighting
-            case worldSize = "world_size", samplesPerSec = "samples_per_sec"
+            case workload, batch, dim, steps, seconds, parameters, threads, weighting, phases
+            case worldSize = "world_size", samplesPerSec = "samples_per_sec", stepMs = "step_ms"
+            case gflopsPerRank = "gflops_per_rank", sgemmGflops = "sgemm_gflops"
         }
     }
 
@@ -69,7 +74,9 @@ struct Bench: ParsableCommand {
             if comm.isRoot {
                 print(try JSON.text(Output(workload: r.workload.rawValue, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
                                            seconds: r.seconds, samplesPerSec: r.samplesPerSecond, parameters: r.parameters,
-                                           threads: common.threads ?? 1, weighting: weighting)))
+                                           threads: common.threads ?? 1, weighting: weighting, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
+                                           gflopsPerRank: (r.gflopsPerRank * 10).rounded() / 10, sgemmGflops: (r.sgemmGFLOPS * 10).rounded() / 10,
+                                           phases: r.phases.shares.mapValues { ($0 * 1000).rounded() / 1000 })))
             }
         }
     }
