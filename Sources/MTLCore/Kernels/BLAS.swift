@@ -5,6 +5,9 @@ public enum BLAS {
     /// Sets the number of threads OpenBLAS uses in this process.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 
+    /// The threads OpenBLAS uses in this process.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
     /// C = alpha * op(A) * op(B) + beta * C, all row-major.
     /// op(A) is (m, k), op(B) is (k, n), C is (m, n); lda/ldb/ldc are the stored row lengths.
     @inline(__always)

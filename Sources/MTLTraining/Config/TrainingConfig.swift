@@ -48,7 +48,8 @@ public struct TrainingConfig: Sendable, Equatable {
     public var schedule: LearningRateSchedule.Decay = .constant
     public var minLearningRate: Double = 0
     public var seed: UInt64 = 0
-    public var threads: Int = 1
+    /// OpenBLAS threads per process; 0: the host's cores shared by the ranks on it.
+    public var threads: Int = 0
     public var sparseUpdates: SparseUpdates = .auto
     /// Tasks with their own data sets: how a global batch mixes them, and what an epoch is.
     public var sampling = SamplingConfig()
@@ -90,7 +91,7 @@ extension ConfigReader {
         t.schedule = try choice("schedule", default: t.schedule)
         t.minLearningRate = try double("min_learning_rate", default: t.minLearningRate, range: 0...10)
         t.seed = UInt64(try int("seed", default: 0, min: 0, max: ConfigLimits.seed))
-        t.threads = try int("threads", default: t.threads, min: 1, max: ConfigLimits.count)
+        t.threads = try int("threads", default: t.threads, min: 0, max: ConfigLimits.count)
         t.sparseUpdates = try choice("sparse_updates", default: t.sparseUpdates)
         t.sampling.rule = try choice("sampling", default: t.sampling.rule)
         t.sampling.temperature = try double("sampling_temperature", default: t.sampling.temperature, range: 1e-3...1e6)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MTLCore
 import MTLInference
 import MTLTraining
 import MTLWeighting
@@ -74,7 +75,7 @@ struct Bench: ParsableCommand {
             if comm.isRoot {
                 print(try JSON.text(Output(workload: r.workload.rawValue, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
                                            seconds: r.seconds, samplesPerSec: r.samplesPerSecond, parameters: r.parameters,
-                                           threads: common.threads ?? 1, weighting: weighting, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
+                                           threads: BLAS.threads, weighting: weighting, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
                                            gflopsPerRank: (r.gflopsPerRank * 10).rounded() / 10, sgemmGflops: (r.sgemmGFLOPS * 10).rounded() / 10,
                                            phases: r.phases.shares.mapValues { ($0 * 1000).rounded() / 1000 })))
             }

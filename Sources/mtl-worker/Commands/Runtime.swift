@@ -8,7 +8,7 @@ import MTLTraining
 
 /// Options every subcommand shares.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "OpenBLAS threads per process (default: training.threads from the config, else 1).")
+    @Option(help: "OpenBLAS threads per process (default: training.threads from the config; 0 or unset: the host's cores divided by the ranks on it).")
     var threads: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -55,7 +55,8 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
         h.logLevel = rank == 0 ? level : max(level, .warning)
         return h
     }
-    BLAS.setThreads(common.threads ?? configThreads ?? 1)
+    let threads = common.threads ?? configThreads ?? 0
+    BLAS.setThreads(threads > 0 ? threads : automaticThreads(environment: ProcessInfo.processInfo.environment, ranks: size))
     let logger = Logger(label: "mtl-worker")
     if !placement.isEmpty { logger.info("\(size) ranks on \(placement)") }
     do {
@@ -67,6 +68,16 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
         throw ExitCode(1)
     }
     (comm as? FinalizableCommunicator)?.finalize()
+}
+
+/// Threads per rank when none are set: the cores this process may use, shared by the ranks on
+/// its host (Open MPI's OMPI_COMM_WORLD_LOCAL_SIZE, MPICH's MPI_LOCALNRANKS); one thread under a
+/// launcher that says neither, since its ranks per host are unknown.
+func automaticThreads(environment: [String: String], ranks: Int) -> Int {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    guard ranks > 1 else { return max(1, cores) }
+    guard let local = (environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? environment["MPI_LOCALNRANKS"]).flatMap({ Int($0) }), local > 0 else { return 1 }
+    return max(1, cores / local)
 }
 
 func loadConfig(_ path: String) throws -> RunConfig {
