@@ -158,7 +158,13 @@ public struct ModelFile {
         self.tensors = tensors
     }
 
+    /// The engine for `maxRows` rows at a time; refused, naming the file, when one workspace's
+    /// values would not fit in this machine's memory.
     public func compile(maxRows: Int = 256) throws -> CompiledModel {
-        try CompiledModel(graph: graph, tensors: tensors, quantization: quantization, maxRows: maxRows)
+        let values = graph.widths.reduce(0.0) { $0 + Double($1) } * Double(max(1, maxRows)) * 4
+        try MachineMemory.check(values, what: "model file '\(path)': a workspace of \(maxRows) rows",
+                                breakdown: "\(graph.nodes.count) values of \(graph.widths.reduce(0, +)) floats per row",
+                                hint: "the file's model is wider than this machine can run \(maxRows) rows of at once")
+        return try CompiledModel(graph: graph, tensors: tensors, quantization: quantization, maxRows: maxRows)
     }
 }

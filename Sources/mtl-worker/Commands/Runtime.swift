@@ -8,14 +8,14 @@ import MTLTraining
 
 /// Options every subcommand shares.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "OpenBLAS threads per process (default: training.threads from the config; 0 or unset: the host's cores divided by the ranks on it).")
+    @Option(help: "OpenBLAS threads per process; 0: the host's cores divided by the ranks on it (default: training.threads from the config, else 1).")
     var threads: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let t = threads, t < 0 { throw ValidationError("--threads must be 0 (the host's cores divided by its ranks) or more") }
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -55,7 +55,7 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
         h.logLevel = rank == 0 ? level : max(level, .warning)
         return h
     }
-    let threads = common.threads ?? configThreads ?? 0
+    let threads = common.threads ?? configThreads ?? 1
     BLAS.setThreads(threads > 0 ? threads : automaticThreads(environment: ProcessInfo.processInfo.environment, ranks: size))
     let logger = Logger(label: "mtl-worker")
     if !placement.isEmpty { logger.info("\(size) ranks on \(placement)") }
