@@ -19,6 +19,12 @@ public struct LoadedData {
     public var digest: [String: UInt32] = [:]
     /// Rows dropped under `bad_rows: skip`, per file.
     public var skipped: [(file: String, count: Int, firstLine: Int, reason: String)]
+    /// Seconds spent reading and parsing the files, fitting the preprocessing, and encoding.
+    public var seconds = Seconds()
+    public struct Seconds: Encodable {
+        public var read = 0.0, fit = 0.0, encode = 0.0
+        public init(read: Double = 0, fit: Double = 0, encode: Double = 0) { self.read = read; self.fit = fit; self.encode = encode }
+    }
 
     public init(preprocessor: Preprocessor, taskRows: [Range<Int>]? = nil, train: EncodedSplit, validation: EncodedSplit?,
                 test: EncodedSplit?, skipped: [(file: String, count: Int, firstLine: Int, reason: String)]) {
@@ -38,12 +44,15 @@ public struct LoadedData {
         let d = config.data
         var skipped: [(String, Int, Int, String)] = []
         var digest: [String: UInt32] = [:]
+        var seconds = Seconds()
         let filler = d.missing.first ?? ""
         func read(_ path: String, _ files: TaskFiles, _ tasks: [TaskConfig]) throws -> TextTable {
             // The key that sets these files' format: the task's own data section, or data.
             let own = files.separator != nil || files.header != nil || files.columns != nil || files.quoting != nil || files.comment != nil
             let key = "tasks[\(tasks.first.flatMap { t in config.tasks.firstIndex { $0.name == t.name } } ?? 0)].data"
             let t: TextTable
+            let clock = Date()
+            defer { seconds.read += Date().timeIntervalSince(clock) }
             do { t = try TextTable.read(path: config.resolve(path), format: files.format(over: d)) } catch let e as UserError {
                 throw UserError(e.message, hint: "these files' format is " + (own ? "set by \(key)" : "data's") + " (separator, header, columns, quoting, comment); "
                                 + "\(key) may set its own for these files only")
@@ -115,7 +124,10 @@ public struct LoadedData {
         effective.tasks = config.tasks.map { var t = $0; t.column = labelColumn($0.name); return t }
         if !effective.data.missing.contains(filler) { effective.data.missing.append(filler) }
         let train = TextTable.stacked(trains, filler: filler, name: "training files")
+        var clock = Date()
         let preprocessor = try given ?? Preprocessor.fit(source: effective, train: train, comm: comm)
+        seconds.fit = Date().timeIntervalSince(clock)
+        clock = Date()
         func encode(_ tables: [TextTable], _ name: String) throws -> EncodedSplit? {
             guard !tables.isEmpty else { return nil }
             var union = TextTable.stacked(tables, filler: filler, name: "\(name) files")
@@ -133,6 +145,8 @@ public struct LoadedData {
                                 test: try encode(tests, "test"), skipped: skipped)
         loaded.sourceTasks = sources.map(\.tasks)
         loaded.digest = digest
+        seconds.encode = Date().timeIntervalSince(clock)
+        loaded.seconds = seconds
         try loaded.check(config)
         return loaded
     }
@@ -146,7 +160,10 @@ public struct LoadedData {
         let format = d.format
         var skipped: [(String, Int, Int, String)] = []
         var digest: [String: UInt32] = [:]
+        var seconds = Seconds()
         func read(_ path: String) throws -> TextTable {
+            let clock = Date()
+            defer { seconds.read += Date().timeIntervalSince(clock) }
             let t = try TextTable.read(path: config.resolve(path), format: format)
             digest[t.file] = t.contentChecksum
             if let first = t.skippedRows.first { skipped.append((t.file, t.skippedRows.count, first.line, first.reason)) }
@@ -202,7 +219,10 @@ public struct LoadedData {
             validation = train.subset(parts.validation)
             train = train.subset(parts.train)
         }
+        var clock = Date()
         let preprocessor = try given ?? Preprocessor.fit(source: config, train: train, comm: comm)
+        seconds.fit = Date().timeIntervalSince(clock)
+        clock = Date()
         try preprocessor.checkEncodedSize([("train", train.rowCount), ("validation", validation?.rowCount ?? 0), ("test", test?.rowCount ?? 0)],
                                           source: train.file)
         var loaded = LoadedData(preprocessor: preprocessor, taskRows: nil,
@@ -211,6 +231,8 @@ public struct LoadedData {
                                 test: try test.map { try preprocessor.encode($0, split: "test") },
                                 skipped: skipped)
         loaded.digest = digest
+        seconds.encode = Date().timeIntervalSince(clock)
+        loaded.seconds = seconds
         if let v = validation, v.rowCount == 0 { throw UserError("\(v.file): the validation file has no rows", hint: "give a file with rows, or leave data.validation out") }
         if let t = test, t.rowCount == 0, d.test != nil, d.testHeadAsValidation == 0 {
             throw UserError("\(t.file): the test file has no rows", hint: "give a file with rows, or leave data.test out")

@@ -1,3 +1,5 @@
+import CZlib
+
 /// One split, encoded: dense features, category indices (embedding mode), and per task a target
 /// and a mask (0 where the label is missing).
 public struct EncodedSplit {
@@ -21,4 +23,21 @@ public struct EncodedSplit {
 
     /// Labelled rows per task.
     public var labelCounts: [Int] { masks.map { $0.reduce(0) { $0 + ($1 != 0 ? 1 : 0) } } }
+}
+
+extension EncodedSplit {
+    /// The CRC-32 (zlib's) of every encoded array in order: dense features, category indices,
+    /// sparse rows (starts, indices, values), then each task's targets and mask. Equal data
+    /// gives equal checksums, whatever the threads or ranks that encoded it (`featurize` prints it).
+    public var checksum: UInt32 {
+        var crc: UInt = 0
+        func add<T>(_ a: [T]) {
+            a.withUnsafeBytes { b in crc = crc32(crc, b.bindMemory(to: UInt8.self).baseAddress, UInt32(truncatingIfNeeded: b.count)) }
+        }
+        add(dense); add(categories)
+        if let s = sparse { add(s.rowStart); add(s.index); add(s.value) }
+        for t in targets { add(t) }
+        for m in masks { add(m) }
+        return UInt32(truncatingIfNeeded: crc)
+    }
 }

@@ -51,35 +51,51 @@ public struct TextTable {
     }
 
     /// Reads `path`; a row with the wrong number of fields is an error naming the line
-    /// (or, with `skipBadRows`, is dropped and recorded in `skippedRows`).
-    public static func read(path: String, format: Format) throws -> TextTable {
+    /// (or, with `skipBadRows`, is dropped and recorded in `skippedRows`). The bytes are cut at
+    /// line starts into one piece per thread (`Parallel.threads`); each piece is checked as UTF-8
+    /// and split into fields on its own, and the pieces' rows are joined in file order, so the
+    /// table (and the first error reported) is the same at any number of threads.
+    public static func read(path: String, format: Format, threads: Int = Parallel.threads) throws -> TextTable {
         let bytes = try readBytes(path: path)
+        let n = bytes.count
+        let comment = format.comment.map { Array($0.utf8) }
+        // Piece boundaries, each the start of a line.
+        var starts = [0]
+        let parts = Parallel.parts(n, minimum: 1 << 20, threads: threads)
+        for i in 1..<max(parts, 1) {
+            var b = i * n / parts
+            while b < n && bytes[b - 1] != 0x0A { b += 1 }
+            if let last = starts.last, b > last && b < n { starts.append(b) }
+        }
+        let pieces = (0..<starts.count).map { i in starts[i]..<(i + 1 < starts.count ? starts[i + 1] : n) }
+
         var columnNames = format.columns
         var columns: [[String]] = columnNames.map { Array(repeating: [], count: $0.count) } ?? []
         var lines: [Int] = []
         var skipped: [(Int, String)] = []
-        var sawHeader = !format.header
-        let comment = format.comment.map { Array($0.utf8) }
-        var fields: [String] = []
-        fields.reserveCapacity(64)
-        var omitted: [String] = [], firstRow = true
+        var omitted: [String] = []
+        var resume = 0, resumeLine = 1   // where the pieces take over: the line after the first row
 
-        try bytes.withUnsafeBufferPointer { buf in
+        let newlines: [Int] = try bytes.withUnsafeBufferPointer { buf in
+            // Every piece's UTF-8 check and newline count; an error names the first bad byte in the file.
+            let scans = try Parallel.map(pieces.count, threads: threads) { i in scanUTF8(buf, pieces[i]) }
+            if let bad = scans.compactMap(\.bad).first {
+                var line = 1, lineStart = 0
+                for j in 0..<bad where buf[j] == 0x0A { line += 1; lineStart = j + 1 }
+                throw UserError("\(path):\(line): byte \(bad - lineStart + 1) of the line (0x\(String(buf[bad], radix: 16, uppercase: true))) is not UTF-8 text",
+                                hint: "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8")
+            }
+
+            // The header and the first row, in order: they decide the columns.
+            var fields: [String] = []
+            var sawHeader = !format.header
             var start = 0, lineNumber = 0
-            let n = buf.count
             while start < n {
                 lineNumber += 1
                 var end = start
                 while end < n && buf[end] != 0x0A { end += 1 }
-                var stop = end
-                if stop > start && buf[stop - 1] == 0x0D { stop -= 1 }
                 defer { start = end + 1 }
-                // Blank lines (only spaces) and comment lines are not rows.
-                var firstNonSpace = start
-                while firstNonSpace < stop && (buf[firstNonSpace] == 0x20 || buf[firstNonSpace] == 0x09) { firstNonSpace += 1 }
-                if firstNonSpace == stop { continue }
-                if let c = comment, stop - start >= c.count, (0..<c.count).allSatisfy({ buf[start + $0] == c[$0] }) { continue }
-
+                guard let stop = rowStop(buf, start, end, comment) else { continue }
                 try splitFields(buf, start, stop, format, into: &fields, file: path, line: lineNumber)
                 if !sawHeader {
                     sawHeader = true
@@ -98,7 +114,7 @@ public struct TextTable {
                     continue
                 }
                 guard var names = columnNames else { continue }
-                if firstRow && !format.header && fields.count < names.count {
+                if !format.header && fields.count < names.count {
                     let optional = names.filter { format.optionalColumns.contains($0) }
                     let k = names.count - fields.count
                     if k <= optional.count {
@@ -108,19 +124,40 @@ public struct TextTable {
                         columns = Array(repeating: [], count: names.count)
                     }
                 }
-                firstRow = false
                 if fields.count != names.count {
                     let reason = "expected \(names.count) fields, found \(fields.count)"
-                    if format.skipBadRows { skipped.append((lineNumber, reason)); continue }
-                    throw UserError("\(path):\(lineNumber): \(reason)",
-                                    hint: "fix or remove that line, check data.separator, or set data.bad_rows: skip to drop such rows (they are counted)")
+                    guard format.skipBadRows else { throw badRow(path, lineNumber, reason) }
+                    skipped.append((lineNumber, reason))
+                } else {
+                    for (c, f) in fields.enumerated() { columns[c].append(f) }
+                    lines.append(lineNumber)
                 }
-                for (c, f) in fields.enumerated() { columns[c].append(f) }
-                lines.append(lineNumber)
+                resume = end + 1; resumeLine = lineNumber + 1
+                break
             }
+            return scans.map(\.newlines)
         }
         guard let names = columnNames else {
             throw UserError("\(path): the file has no header line", hint: "the file is empty; check data paths")
+        }
+
+        // The rest, piece by piece in parallel, each from its first line's number.
+        if resume > 0 && resume < n {
+            var firstLine = [Int](repeating: 0, count: pieces.count)
+            var before = 0
+            for (i, p) in pieces.enumerated() { firstLine[i] = p.lowerBound >= resume ? 1 + before : resumeLine; before += newlines[i] }
+            let width = names.count
+            let parsed = try bytes.withUnsafeBufferPointer { buf in
+                try Parallel.map(pieces.count, threads: threads) { i -> Piece in
+                    let range = max(pieces[i].lowerBound, resume)..<pieces[i].upperBound
+                    return try parsePiece(buf, range, firstLine: firstLine[i], width: width, format: format, comment: comment, path: path)
+                }
+            }
+            for c in 0..<width {
+                columns[c].reserveCapacity(columns[c].count + parsed.reduce(0) { $0 + $1.lines.count })
+                for p in parsed { columns[c].append(contentsOf: p.columns[c]) }
+            }
+            for p in parsed { lines += p.lines; skipped += p.skipped }
         }
         var table = TextTable(file: path, columnNames: names, columns: columns, lines: lines)
         table.skippedRows = skipped
@@ -131,6 +168,56 @@ public struct TextTable {
         return table
     }
 
+    /// The rows of one piece of a file.
+    struct Piece {
+        var columns: [[String]]
+        var lines: [Int] = []
+        var skipped: [(line: Int, reason: String)] = []
+    }
+
+    static func parsePiece(_ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, firstLine: Int, width: Int, format: Format,
+                           comment: [UInt8]?, path: String) throws -> Piece {
+        var piece = Piece(columns: Array(repeating: [], count: width))
+        var fields: [String] = []
+        fields.reserveCapacity(width)
+        var start = range.lowerBound, lineNumber = firstLine - 1
+        let n = range.upperBound
+        while start < n {
+            lineNumber += 1
+            var end = start
+            while end < n && buf[end] != 0x0A { end += 1 }
+            defer { start = end + 1 }
+            guard let stop = rowStop(buf, start, end, comment) else { continue }
+            try splitFields(buf, start, stop, format, into: &fields, file: path, line: lineNumber)
+            if fields.count != width {
+                let reason = "expected \(width) fields, found \(fields.count)"
+                guard format.skipBadRows else { throw badRow(path, lineNumber, reason) }
+                piece.skipped.append((lineNumber, reason))
+                continue
+            }
+            for (c, f) in fields.enumerated() { piece.columns[c].append(f) }
+            piece.lines.append(lineNumber)
+        }
+        return piece
+    }
+
+    /// Where the row on the line `start..<end` stops (before a carriage return); nil for a blank
+    /// line (only spaces) or a comment line, which are not rows.
+    @inline(__always)
+    static func rowStop(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ comment: [UInt8]?) -> Int? {
+        var stop = end
+        if stop > start && buf[stop - 1] == 0x0D { stop -= 1 }
+        var firstNonSpace = start
+        while firstNonSpace < stop && (buf[firstNonSpace] == 0x20 || buf[firstNonSpace] == 0x09) { firstNonSpace += 1 }
+        if firstNonSpace == stop { return nil }
+        if let c = comment, stop - start >= c.count, (0..<c.count).allSatisfy({ buf[start + $0] == c[$0] }) { return nil }
+        return stop
+    }
+
+    static func badRow(_ path: String, _ line: Int, _ reason: String) -> UserError {
+        UserError("\(path):\(line): \(reason)",
+                  hint: "fix or remove that line, check data.separator, or set data.bad_rows: skip to drop such rows (they are counted)")
+    }
     // Splits one line at the separator; double quotes group a field and "" is a literal quote.
     private static func splitFields(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ stop: Int, _ format: Format,
                                     into fields: inout [String], file: String, line: Int) throws {
@@ -201,25 +288,23 @@ public struct TextTable {
                 }
                 out.append(contentsOf: chunk[0..<Int(n)])
             }
-            try checkUTF8(out, path: path)
             return out
         }
         guard let data = FileManager.default.contents(atPath: path) else { throw UserError("cannot read '\(path)'") }
-        let bytes = [UInt8](data)
-        try checkUTF8(bytes, path: path)
-        return bytes
+        return [UInt8](data)
     }
 
-    /// Throws, naming the line and column, at the first byte sequence that is not UTF-8 (so no
-    /// field is silently altered by replacement characters). Hand-written: a single pass over the
-    /// bytes that also knows the line, which the standard library's validation does not report.
-    static func checkUTF8(_ b: [UInt8], path: String) throws {
-        var i = 0, line = 1, lineStart = 0
-        let n = b.count
+    /// The first byte of `range` that does not start or continue UTF-8 text (so no field is
+    /// silently altered by replacement characters), and the newlines in the range.
+    /// Hand-written: one pass that validates and counts lines together, on a piece of the file
+    /// (the standard library validates only whole strings and reports no position).
+    static func scanUTF8(_ b: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (bad: Int?, newlines: Int) {
+        var i = range.lowerBound, newlines = 0
+        let n = range.upperBound
         while i < n {
             let c = b[i]
             if c < 0x80 {
-                if c == 0x0A { line += 1; lineStart = i + 1 }
+                if c == 0x0A { newlines += 1 }
                 i += 1
                 continue
             }
@@ -240,12 +325,10 @@ public struct TextTable {
                 var k = 2
                 while ok && k <= need { ok = b[i + k] >= 0x80 && b[i + k] <= 0xBF; k += 1 }
             }
-            guard ok else {
-                throw UserError("\(path):\(line): byte \(i - lineStart + 1) of the line (0x\(String(c, radix: 16, uppercase: true))) is not UTF-8 text",
-                                hint: "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8")
-            }
+            guard ok else { return (i, newlines) }
             i += need + 1
         }
+        return (nil, newlines)
     }
 
     /// The rows at `indices`, in that order (used for fraction splits).

@@ -31,16 +31,41 @@ public struct SparseField: Codable, Equatable {
 extension SparseField {
     /// The field's nonzeros for one cell: (index within the field, value). Text is TF-IDF
     /// weighted and L2-normalised; sparse numbers are parsed and range-checked.
-    func encode(_ cell: String, lookup: [String: Int32]?, missing: Bool, where place: () -> String) throws -> [(Int32, Float)] {
+    func encode(_ cell: String, lookup: TermLookup?, missing: Bool, where place: () -> String) throws -> [(Int32, Float)] {
+        var scratch = TextFeatures.Scratch()
+        return try encode(cell, lookup: lookup, missing: missing, scratch: &scratch, where: place)
+    }
+
+    /// The same with a thread's reused buffers.
+    func encode(_ cell: String, lookup: TermLookup?, missing: Bool, scratch: inout TextFeatures.Scratch,
+                where place: () -> String) throws -> [(Int32, Float)] {
         if missing { return [] }
         switch kind {
         case .text:
-            guard let s = text, let idf else { return [] }
-            var entries = TextFeatures.counts(cell, s, lookup: lookup).map { id, count -> (Int32, Float) in
+            guard let s = text, let idf, idf.count >= width else { return [] }
+            if scratch.counts.count < width { scratch.counts = [Float](repeating: 0, count: width) }
+            let mask = (UInt64(1) << UInt64(min(max(s.hashingBits, 0), 62))) - 1
+            scratch.touched.removeAll(keepingCapacity: true)
+            var counts = scratch.counts, touched = scratch.touched
+            scratch.counts = []; scratch.touched = []
+            counts.withUnsafeMutableBufferPointer { c in
+                TextFeatures.forEachTerm(cell, s, &scratch) { b, h in
+                    let id: Int32
+                    if let l = lookup { guard let k = l.table.id(of: b, hash: h) else { return }; id = k }
+                    else { id = Int32(truncatingIfNeeded: h & mask) }
+                    guard id >= 0 && Int(id) < c.count else { return }
+                    if c[Int(id)] == 0 { touched.append(id) }
+                    c[Int(id)] += 1
+                }
+            }
+            touched.sort()
+            var entries = touched.map { id -> (Int32, Float) in
+                let count = counts[Int(id)]
+                counts[Int(id)] = 0
                 let tf = s.sublinearTF ? 1 + logf(count) : count
                 return (id, tf * idf[Int(id)])
             }
-            entries.sort { $0.0 < $1.0 }
+            scratch.counts = counts; scratch.touched = touched
             let norm = entries.reduce(Float(0)) { $0 + $1.1 * $1.1 }.squareRoot()
             if norm > 0 { for i in entries.indices { entries[i].1 /= norm } }
             return entries
@@ -64,11 +89,6 @@ extension SparseField {
         }
     }
 
-    var lookup: [String: Int32]? {
-        guard let v = vocabulary else { return nil }
-        var l: [String: Int32] = [:]
-        l.reserveCapacity(v.count)
-        for (i, t) in v.enumerated() { l[t] = Int32(i) }
-        return l
-    }
+    /// The vocabulary as a table (nil when hashing); built once per encoding and shared by its threads.
+    var lookup: TermLookup? { vocabulary.map(TermLookup.init) }
 }

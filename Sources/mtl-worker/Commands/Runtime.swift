@@ -8,7 +8,7 @@ import MTLTraining
 
 /// Options every subcommand shares.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "OpenBLAS threads per process; 0: the host's cores divided by the ranks on it (default: training.threads from the config, else 1).")
+    @Option(help: "Threads per process; 0: the host's cores divided by the ranks on it. Matrix products: default training.threads from the config, else 1; reading and featurizing: default 0.")
     var threads: Int?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -56,7 +56,11 @@ func withRuntime(_ common: CommonOptions, threads configThreads: Int? = nil, col
         return h
     }
     let threads = common.threads ?? configThreads ?? 1
-    BLAS.setThreads(threads > 0 ? threads : automaticThreads(environment: ProcessInfo.processInfo.environment, ranks: size))
+    let automatic = automaticThreads(environment: ProcessInfo.processInfo.environment, ranks: size)
+    BLAS.setThreads(threads > 0 ? threads : automatic)
+    // Reading and featurizing give the same result at any thread count and allocate nothing per
+    // training step, so they take the host's share of cores unless --threads names a number.
+    Parallel.threads = common.threads.map { $0 > 0 ? $0 : automatic } ?? automatic
     let logger = Logger(label: "mtl-worker")
     if !placement.isEmpty { logger.info("\(size) ranks on \(placement)") }
     do {
