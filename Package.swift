@@ -34,11 +34,13 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // libdeflate: whole-buffer gzip inflation about twice zlib's speed (Debian: libdeflate-dev).
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
 
         .target(name: "MTLCore", dependencies: ["CBLAS"]),
         .target(name: "MTLDistributed", dependencies: ["MTLCore"]),
         .target(name: "MTLMPI", dependencies: ["CMPI", "MTLDistributed"]),
-        .target(name: "MTLData", dependencies: ["MTLCore", "MTLDistributed", "CZlib"]),
+        .target(name: "MTLData", dependencies: ["MTLCore", "MTLDistributed", "CZlib", "CDeflate"]),
         .target(name: "MTLModels", dependencies: ["MTLCore"]),
         .target(name: "MTLWeighting", dependencies: ["MTLCore"]),
         .target(name: "MTLTraining", dependencies: [

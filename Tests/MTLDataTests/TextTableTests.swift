@@ -81,6 +81,33 @@ final class TextTableTests: XCTestCase {
         XCTAssertEqual(gz.columns, [["1", "3"], ["2", "4"]])
     }
 
+    /// Gzip members one after another (what `cat a.gz b.gz` makes) read as their texts joined,
+    /// and a trailer stating a wrong size (a damaged file) changes nothing or is an error, never
+    /// an allocation of the size it claims.
+    func testConcatenatedMembersAndALyingTrailer() throws {
+        let dir = Support.temporaryDirectory()
+        var first = "a,b\n", second = ""
+        for i in 0..<3000 { first += "\(i),x\n"; second += "\(i + 3000),y\n" }
+        Support.write(first, to: dir + "/1.csv"); Support.write(second, to: dir + "/2.csv")
+        for f in ["1.csv", "2.csv"] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            p.arguments = ["-k", dir + "/" + f]
+            try p.run(); p.waitUntilExit()
+        }
+        let one = try Data(contentsOf: URL(fileURLWithPath: dir + "/1.csv.gz")), two = try Data(contentsOf: URL(fileURLWithPath: dir + "/2.csv.gz"))
+        try (one + two).write(to: URL(fileURLWithPath: dir + "/both.csv.gz"))
+        Support.write(first + second, to: dir + "/both.csv")
+        let joined = try TextTable.read(path: dir + "/both.csv.gz", format: .init())
+        XCTAssertEqual(joined.rowCount, 6000)
+        XCTAssertEqual(joined.columns, try TextTable.read(path: dir + "/both.csv", format: .init()).columns)
+        XCTAssertEqual(joined.contentChecksum, try TextTable.read(path: dir + "/both.csv", format: .init()).contentChecksum)
+        var lying = [UInt8](two)
+        for k in 1...4 { lying[lying.count - k] = 0xFF }   // a stated size of 4 GB
+        try Data(lying).write(to: URL(fileURLWithPath: dir + "/lying.csv.gz"))
+        Support.assertUserError(["lying.csv.gz"]) { _ = try TextTable.read(path: dir + "/lying.csv.gz", format: .init(header: false, columns: ["a", "b"])) }
+    }
+
     func testHeaderMismatchWithGivenColumns() {
         let dir = Support.temporaryDirectory()
         Support.write("a,b\n1,2\n", to: dir + "/t.csv")

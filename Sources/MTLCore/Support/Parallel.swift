@@ -52,10 +52,16 @@ public enum Parallel {
         var out: [Range<Int>] = []
         var start = 0, sum = 0
         for (i, c) in costs.enumerated() {
+            let before = sum
             sum &+= max(c, 0)
-            // Cut after row i once this piece's share is reached, leaving a row for every later piece.
+            // Once row i reaches this piece's share, cut before or after it, whichever lands
+            // nearer the share, leaving a row for every later piece.
             let piece = out.count + 1
-            if piece < k && i + 1 < n && n - (i + 1) >= k - piece && Double(sum) >= Double(total) * Double(piece) / Double(k) {
+            let share = Double(total) * Double(piece) / Double(k)
+            guard piece < k && Double(sum) >= share else { continue }
+            if i > start && share - Double(before) < Double(sum) - share && n - i >= k - piece {
+                out.append(start..<i); start = i
+            } else if i + 1 < n && n - (i + 1) >= k - piece {
                 out.append(start..<(i + 1)); start = i + 1
             }
         }

@@ -62,7 +62,7 @@ public struct LoadedData {
             var names = t.columnNames, columns = t.columns
             // These files' own missing markers become the shared one.
             let ownMissing = Set(files.missing)
-            if !ownMissing.isEmpty { columns = columns.map { $0.map { ownMissing.contains($0) ? filler : $0 } } }
+            if !ownMissing.isEmpty { columns = columns.map { $0.mapCells { ownMissing.contains($0) ? filler : $0 } } }
             for (target, parts) in files.combine.sorted(by: { $0.key < $1.key }) {
                 let idx = try parts.map { p -> Int in
                     guard let i = names.firstIndex(of: p) else {
@@ -74,7 +74,7 @@ public struct LoadedData {
                 let joined = (0..<t.rowCount).map { r in idx.map { columns[$0][r] }.filter { $0 != filler }.joined(separator: " ") }
                 for i in idx.sorted(by: >) { names.remove(at: i); columns.remove(at: i) }
                 names.append(target)
-                columns.append(joined)
+                columns.append(TextColumn(joined))
             }
             for (from, to) in files.rename {
                 guard let i = names.firstIndex(of: from) else {

@@ -29,12 +29,8 @@ extension Preprocessor {
         let categoricalValues = try categorical.map { table.columns[try index($0.name)] }
         var categoricalOffsets: [Int] = []
         for col in categorical { categoricalOffsets.append(offset); if !useEmbedding { offset += col.buckets } }
-        let categoricalLookups = categorical.map { col in
-            var lookup: [String: Int] = [:]
-            lookup.reserveCapacity(col.vocabulary.count)
-            for (i, v) in col.vocabulary.enumerated() { lookup[v] = i }
-            return lookup
-        }
+        // Values looked up by their bytes (no String per cell).
+        let categoricalLookups = categorical.map { TermTable($0.vocabulary) }
         let sparseValues = try sparseFields.map { table.columns[try index($0.name)] }
         let sparseLookups = sparseFields.map(\.lookup)
         let labelValues = labels ? try tasks.map { table.columns[try index($0.column)] } : []
@@ -87,7 +83,7 @@ extension Preprocessor {
                             }
                         }
                         for (j, col) in categorical.enumerated() {
-                            let k = categoricalLookups[j][categoricalValues[j][r]] ?? col.vocabulary.count
+                            let k = categoricalValues[j].withCell(r) { b in categoricalLookups[j].id(of: b, hash: TermTable.hash(b)).map(Int.init) } ?? col.vocabulary.count
                             if useEmbedding { out.value.categories?[r * categoryColumns + j] = Int32(k) }
                             else { out.value.dense?[r * width + categoricalOffsets[j] + k] = 1 }
                         }

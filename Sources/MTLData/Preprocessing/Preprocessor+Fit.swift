@@ -43,15 +43,24 @@ extension Preprocessor {
             throw UserError("\(config.configPath): data.log_numeric names '\(name)', which is not a numeric feature column",
                             hint: "numeric feature columns are: \(numericNames.joined(separator: ", "))")
         }
-        let numeric = try numericNames.map { try fitNumeric($0, data: d, train: train, missing: missing) }
+        let numeric = try Parallel.map(numericNames.count) { try fitNumeric(numericNames[$0], data: d, train: train, missing: missing) }
 
-        var categorical: [CategoricalColumn] = []
-        for name in categoricalNames {
-            let c = try column(name, in: train)
-            var counts: [String: Int] = [:]
-            for s in train.columns[c] where !missing.contains(s) { counts[s, default: 0] += 1 }
-            let vocabulary = counts.filter { $0.value >= d.minCategoryCount }.keys.sorted()
-            categorical.append(CategoricalColumn(name: name, vocabulary: vocabulary))
+        // Each column's values counted by their bytes, a column per thread.
+        let missingTable = TermTable(Array(missing))
+        let categoricalColumns = try categoricalNames.map { try column($0, in: train) }
+        let categorical = try Parallel.map(categoricalNames.count) { j -> CategoricalColumn in
+            let values = train.columns[categoricalColumns[j]]
+            var table = TermTable(capacity: 64), counts: [Int] = []
+            for r in values.indices {
+                values.withCell(r) { b in
+                    let h = TermTable.hash(b)
+                    guard missingTable.id(of: b, hash: h) == nil, let (id, new) = table.insert(b, hash: h) else { return }
+                    if new { counts.append(0) }
+                    counts[Int(id)] += 1
+                }
+            }
+            let vocabulary = (0..<table.count).filter { counts[$0] >= d.minCategoryCount }.map { table.term($0) }.sorted()
+            return CategoricalColumn(name: categoricalNames[j], vocabulary: vocabulary)
         }
 
         let tasks = try config.tasks.map { try fitTask($0, train: train, missing: missing) }

@@ -1,5 +1,6 @@
 import Foundation
 import CZlib
+import CDeflate
 import MTLCore
 
 /// A delimited text file read into columns of strings, with the file line of every row kept
@@ -8,7 +9,7 @@ public struct TextTable {
     public let file: String
     public let columnNames: [String]
     /// columns[c][r]
-    public var columns: [[String]]
+    public var columns: [TextColumn]
     /// The 1-based file line of each row.
     public var lines: [Int]
     /// Rows dropped because `bad_rows: skip` was set.
@@ -23,6 +24,10 @@ public struct TextTable {
 
     /// A table held in memory (a request's rows): `lines` number the rows in messages.
     public init(file: String, columnNames: [String], columns: [[String]], lines: [Int]) {
+        self.init(file: file, columnNames: columnNames, columns: columns.map { TextColumn($0) }, lines: lines)
+    }
+
+    public init(file: String, columnNames: [String], columns: [TextColumn], lines: [Int]) {
         self.file = file; self.columnNames = columnNames; self.columns = columns; self.lines = lines
     }
 
@@ -70,11 +75,11 @@ public struct TextTable {
         let pieces = (0..<starts.count).map { i in starts[i]..<(i + 1 < starts.count ? starts[i + 1] : n) }
 
         var columnNames = format.columns
-        var columns: [[String]] = columnNames.map { Array(repeating: [], count: $0.count) } ?? []
+        var columns: [TextColumn] = columnNames.map { Array(repeating: TextColumn(), count: $0.count) } ?? []
         var lines: [Int] = []
         var skipped: [(Int, String)] = []
         var omitted: [String] = []
-        var resume = 0, resumeLine = 1   // where the pieces take over: the line after the first row
+        var resume = 0, resumeLine = 1   // where the pieces take over: the first row's line
 
         let newlines: [Int] = try bytes.withUnsafeBufferPointer { buf in
             // Every piece's UTF-8 check and newline count; an error names the first bad byte in the file.
@@ -87,7 +92,7 @@ public struct TextTable {
             }
 
             // The header and the first row, in order: they decide the columns.
-            var fields: [String] = []
+            var split = Fields()
             var sawHeader = !format.header
             var start = 0, lineNumber = 0
             while start < n {
@@ -96,7 +101,8 @@ public struct TextTable {
                 while end < n && buf[end] != 0x0A { end += 1 }
                 defer { start = end + 1 }
                 guard let stop = rowStop(buf, start, end, comment) else { continue }
-                try splitFields(buf, start, stop, format, into: &fields, file: path, line: lineNumber)
+                try splitFields(buf, start, stop, format, into: &split, file: path, line: lineNumber)
+                let fields = split.strings(buf)
                 if !sawHeader {
                     sawHeader = true
                     if let given = columnNames {
@@ -109,7 +115,7 @@ public struct TextTable {
                             throw UserError("\(path):\(lineNumber): the header repeats a column name: \(fields)")
                         }
                         columnNames = fields
-                        columns = Array(repeating: [], count: fields.count)
+                        columns = Array(repeating: TextColumn(), count: fields.count)
                     }
                     continue
                 }
@@ -121,18 +127,11 @@ public struct TextTable {
                         omitted = Array(optional.suffix(k))
                         names.removeAll { omitted.contains($0) }
                         columnNames = names
-                        columns = Array(repeating: [], count: names.count)
+                        columns = Array(repeating: TextColumn(), count: names.count)
                     }
                 }
-                if fields.count != names.count {
-                    let reason = "expected \(names.count) fields, found \(fields.count)"
-                    guard format.skipBadRows else { throw badRow(path, lineNumber, reason) }
-                    skipped.append((lineNumber, reason))
-                } else {
-                    for (c, f) in fields.enumerated() { columns[c].append(f) }
-                    lines.append(lineNumber)
-                }
-                resume = end + 1; resumeLine = lineNumber + 1
+                // The pieces read this row too (from its line on), with the columns now fixed.
+                resume = start; resumeLine = lineNumber
                 break
             }
             return scans.map(\.newlines)
@@ -142,50 +141,77 @@ public struct TextTable {
         }
 
         // The rest, piece by piece in parallel, each from its first line's number.
-        if resume > 0 && resume < n {
+        if resume < n && columnNames != nil && (resume > 0 || !format.header) {
             var firstLine = [Int](repeating: 0, count: pieces.count)
             var before = 0
             for (i, p) in pieces.enumerated() { firstLine[i] = p.lowerBound >= resume ? 1 + before : resumeLine; before += newlines[i] }
             let width = names.count
-            let parsed = try bytes.withUnsafeBufferPointer { buf in
+            var parsed = try bytes.withUnsafeBufferPointer { buf in
                 try Parallel.map(pieces.count, threads: threads) { i -> Piece in
                     let range = max(pieces[i].lowerBound, resume)..<pieces[i].upperBound
                     return try parsePiece(buf, range, firstLine: firstLine[i], width: width, format: format, comment: comment, path: path)
                 }
             }
-            for c in 0..<width {
-                columns[c].reserveCapacity(columns[c].count + parsed.reduce(0) { $0 + $1.lines.count })
-                for p in parsed { columns[c].append(contentsOf: p.columns[c]) }
+            // The first piece's columns are taken over (moved, not copied), the others appended,
+            // a column per thread.
+            if !parsed.isEmpty { swap(&columns, &parsed[0].columns) }
+            let rest = parsed.dropFirst()
+            let cells = parsed.reduce(0) { $0 + $1.lines.count }
+            try columns.withUnsafeMutableBufferPointer { all in
+                let out = Unchecked(all)
+                _ = try Parallel.map(width, threads: threads) { c in
+                    out.value[c].reserve(cells: cells, bytes: out.value[c].bytes.count + rest.reduce(0) { $0 + $1.columns[c].bytes.count })
+                    for p in rest { out.value[c].append(contentsOf: p.columns[c]) }
+                }
             }
             for p in parsed { lines += p.lines; skipped += p.skipped }
         }
         var table = TextTable(file: path, columnNames: names, columns: columns, lines: lines)
         table.skippedRows = skipped
         table.omittedColumns = omitted
-        table.contentChecksum = bytes.withUnsafeBufferPointer { b in
-            UInt32(truncatingIfNeeded: crc32(0, b.baseAddress, UInt32(truncatingIfNeeded: b.count)))
-        }
+        table.contentChecksum = try checksum(bytes, pieces: pieces, threads: threads)
         return table
+    }
+
+    /// The CRC-32 of the bytes: each piece's on its thread, joined with zlib's crc32_combine.
+    static func checksum(_ bytes: [UInt8], pieces: [Range<Int>], threads: Int) throws -> UInt32 {
+        let parts = try bytes.withUnsafeBufferPointer { b in
+            try Parallel.map(pieces.count, threads: threads) { i -> UInt in
+                guard let base = b.baseAddress else { return 0 }
+                var crc: UInt = 0, at = pieces[i].lowerBound
+                while at < pieces[i].upperBound {   // zlib takes at most 4 GB a call
+                    let n = min(pieces[i].upperBound - at, 1 << 30)
+                    crc = crc32(crc, base + at, UInt32(n)); at += n
+                }
+                return crc
+            }
+        }
+        var crc: UInt = 0
+        for (i, c) in parts.enumerated() { crc = crc32_combine(crc, c, off_t(pieces[i].count)) }
+        return UInt32(truncatingIfNeeded: crc)
     }
 
     /// The rows of one piece of a file.
     struct Piece {
-        var columns: [[String]]
+        var columns: [TextColumn]
         var lines: [Int] = []
         var skipped: [(line: Int, reason: String)] = []
     }
 
     static func parsePiece(_ buf: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, firstLine: Int, width: Int, format: Format,
                            comment: [UInt8]?, path: String) throws -> Piece {
-        var piece = Piece(columns: Array(repeating: [], count: width))
-        var fields: [String] = []
-        fields.reserveCapacity(width)
+        var piece = Piece(columns: Array(repeating: TextColumn(), count: width))
+        // Room for the piece's cells, guessed from its first line, so the arrays rarely grow.
+        let firstLength = max(1, lineEnd(buf, range.lowerBound, range.upperBound) - range.lowerBound + 1)
+        let rowsGuess = range.count / firstLength + 16
+        for c in 0..<width { piece.columns[c].reserve(cells: rowsGuess, bytes: range.count / max(width, 1) + 64) }
+        piece.lines.reserveCapacity(rowsGuess)
+        var fields = Fields()
         var start = range.lowerBound, lineNumber = firstLine - 1
         let n = range.upperBound
         while start < n {
             lineNumber += 1
-            var end = start
-            while end < n && buf[end] != 0x0A { end += 1 }
+            let end = lineEnd(buf, start, n)
             defer { start = end + 1 }
             guard let stop = rowStop(buf, start, end, comment) else { continue }
             try splitFields(buf, start, stop, format, into: &fields, file: path, line: lineNumber)
@@ -195,7 +221,7 @@ public struct TextTable {
                 piece.skipped.append((lineNumber, reason))
                 continue
             }
-            for (c, f) in fields.enumerated() { piece.columns[c].append(f) }
+            for c in 0..<width { fields.withField(c, buf) { piece.columns[c].append(bytes: $0) } }
             piece.lines.append(lineNumber)
         }
         return piece
@@ -218,52 +244,131 @@ public struct TextTable {
         UserError("\(path):\(line): \(reason)",
                   hint: "fix or remove that line, check data.separator, or set data.bad_rows: skip to drop such rows (they are counted)")
     }
+    /// One line's fields as byte ranges of the file, or of `scratch` for a quoted field with a
+    /// doubled quote inside (the only field whose bytes differ from the file's).
+    struct Fields {
+        var starts: [Int] = [], ends: [Int] = [], copied: [Bool] = []
+        var scratch: [UInt8] = []
+        var count: Int { starts.count }
+        mutating func removeAll() {
+            starts.removeAll(keepingCapacity: true); ends.removeAll(keepingCapacity: true)
+            copied.removeAll(keepingCapacity: true); scratch.removeAll(keepingCapacity: true)
+        }
+        mutating func add(_ a: Int, _ b: Int, copied c: Bool) { starts.append(a); ends.append(b); copied.append(c) }
+        func withField(_ i: Int, _ buf: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>) -> Void) {
+            if copied[i] { scratch.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[starts[i]..<ends[i]])) } }
+            else { body(UnsafeBufferPointer(rebasing: buf[starts[i]..<ends[i]])) }
+        }
+        func strings(_ buf: UnsafeBufferPointer<UInt8>) -> [String] {
+            (0..<count).map { i in
+                var s = ""
+                withField(i, buf) { s = String(decoding: $0, as: UTF8.self) }
+                return s
+            }
+        }
+    }
+
+    /// The end of the line starting at `start` (its newline, or `n`).
+    @inline(__always)
+    static func lineEnd(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ n: Int) -> Int {
+        guard start < n, let base = buf.baseAddress, let hit = memchr(base + start, 0x0A, n - start) else { return n }
+        return base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+    }
+
     // Splits one line at the separator; double quotes group a field and "" is a literal quote.
     private static func splitFields(_ buf: UnsafeBufferPointer<UInt8>, _ start: Int, _ stop: Int, _ format: Format,
-                                    into fields: inout [String], file: String, line: Int) throws {
-        fields.removeAll(keepingCapacity: true)
+                                    into fields: inout Fields, file: String, line: Int) throws {
+        fields.removeAll()
         let sep = format.separator
+        guard let base = buf.baseAddress else { return }
         var i = start
-        var field: [UInt8] = []
         while true {
-            field.removeAll(keepingCapacity: true)
             var j = i
             if format.trim { while j < stop && buf[j] == 0x20 { j += 1 } }
             if format.quoting && j < stop && buf[j] == 0x22 {
                 j += 1
-                var closed = false
+                let content = j
+                var copied = false, closed = false
+                let from = fields.scratch.count
                 while j < stop {
                     if buf[j] == 0x22 {
-                        if j + 1 < stop && buf[j + 1] == 0x22 { field.append(0x22); j += 2; continue }
-                        j += 1; closed = true; break
+                        if j + 1 < stop && buf[j + 1] == 0x22 {
+                            if !copied { copied = true; fields.scratch.append(contentsOf: UnsafeBufferPointer(rebasing: buf[content..<j])) }
+                            fields.scratch.append(0x22); j += 2; continue
+                        }
+                        closed = true; break
                     }
-                    field.append(buf[j]); j += 1
+                    if copied { fields.scratch.append(buf[j]) }
+                    j += 1
                 }
                 guard closed else {
                     throw UserError("\(file):\(line): a quoted field is not closed", hint: "quotes inside a field are written twice (\"\")")
                 }
+                if copied { fields.add(from, fields.scratch.count, copied: true) } else { fields.add(content, j, copied: false) }
+                j += 1
                 while j < stop && buf[j] != sep { j += 1 }
-                fields.append(String(decoding: field, as: UTF8.self))
             } else {
-                var k = j
-                while k < stop && buf[k] != sep { k += 1 }
+                var k = stop
+                if j < stop, let hit = memchr(base + j, Int32(sep), stop - j) { k = base.distance(to: hit.assumingMemoryBound(to: UInt8.self)) }
                 var e = k
                 if format.trim { while e > j && (buf[e - 1] == 0x20 || buf[e - 1] == 0x09) { e -= 1 } }
-                fields.append(String(decoding: UnsafeBufferPointer(rebasing: buf[j..<e]), as: UTF8.self))
+                fields.add(j, e, copied: false)
                 j = k
             }
             if j >= stop { break }
             i = j + 1
-            if i == stop { fields.append(""); break }
+            if i == stop { fields.add(stop, stop, copied: false); break }
         }
     }
 
-    /// The file's bytes; `.gz` files are inflated with zlib.
+    /// A whole gzip file inflated at once by libdeflate, member after member (concatenated gzip
+    /// files are one file to gzip too); nil when the data is damaged or cut short (the caller then
+    /// reads it with zlib for the message).
+    static func inflateWhole(path: String) throws -> [UInt8]? {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("cannot read '\(path)'") }
+        let input = [UInt8](data)
+        guard input.count >= 18, let d = libdeflate_alloc_decompressor() else { return nil }
+        defer { libdeflate_free_decompressor(d) }
+        var out: [UInt8] = []
+        var at = 0
+        while at < input.count {
+            // A member's trailer ends with its size modulo 2^32; the last member's is the file's
+            // last four bytes. Room for that (or 4x the input), doubled while it is too little.
+            let tail = input.count - 4
+            let stated = Int(input[tail]) | Int(input[tail + 1]) << 8 | Int(input[tail + 2]) << 16 | Int(input[tail + 3]) << 24
+            // Deflate expands at most 1032 times: a stated size beyond that is not believed.
+            let most = 1032 * (input.count - at) + (1 << 16)
+            var room = min(max(stated, 4 * (input.count - at), 1 << 16), most)
+            while true {
+                guard room <= most && Double(room) <= MachineMemory.physicalBytes / 2 else { return nil }
+                var member = [UInt8](repeating: 0, count: room)
+                var used = 0, produced = 0
+                let result = input.withUnsafeBufferPointer { i in
+                    member.withUnsafeMutableBufferPointer { o in
+                        libdeflate_gzip_decompress_ex(d, i.baseAddress.map { $0 + at }, i.count - at, o.baseAddress, o.count, &used, &produced)
+                    }
+                }
+                if result == LIBDEFLATE_INSUFFICIENT_SPACE {
+                    guard room < most else { return nil }
+                    room = min(2 * room, most); continue
+                }
+                guard result == LIBDEFLATE_SUCCESS, used > 0 else { return nil }
+                if out.isEmpty { member.removeSubrange(produced...); out = member } else { out.append(contentsOf: member[0..<produced]) }
+                at += used
+                break
+            }
+        }
+        return out
+    }
+
+    /// The file's bytes; `.gz` files are inflated with libdeflate (zlib for a damaged one).
     static func readBytes(path: String) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: path) else {
             throw UserError("data file '\(path)' does not exist", hint: "data paths are relative to the config file's folder")
         }
         if path.hasSuffix(".gz") {
+            if let whole = try inflateWhole(path: path) { return whole }
+            // Damaged or cut short: zlib's stream reading says how (and where it stopped).
             guard let gz = gzopen(path, "rb") else { throw UserError("cannot open '\(path)' for reading") }
             defer { gzclose(gz) }
             _ = gzbuffer(gz, 1 << 20)
@@ -334,7 +439,7 @@ public struct TextTable {
     /// The rows at `indices`, in that order (used for fraction splits).
     public func subset(_ indices: [Int]) -> TextTable {
         var t = TextTable(file: file, columnNames: columnNames,
-                          columns: columns.map { col in indices.map { col[$0] } },
+                          columns: columns.map { $0.subset(indices) },
                           lines: indices.map { lines[$0] })
         t.rowFiles = rowFiles.map { f in indices.map { f[$0] } }
         t.fileNames = fileNames
@@ -356,11 +461,11 @@ public struct TextTable {
     public static func stacked(_ tables: [TextTable], filler: String, name: String) -> TextTable {
         var names: [String] = []
         for t in tables { for c in t.columnNames where !names.contains(c) { names.append(c) } }
-        var columns = names.map { _ in [String]() }
+        var columns = names.map { _ in TextColumn() }
         var lines: [Int] = [], rowFiles: [Int] = [], fileNames: [String] = []
         for t in tables {
             for (c, n) in names.enumerated() {
-                if let i = t.columnIndex(n) { columns[c] += t.columns[i] } else { columns[c] += repeatElement(filler, count: t.rowCount) }
+                if let i = t.columnIndex(n) { columns[c].append(contentsOf: t.columns[i]) } else { columns[c].append(repeating: filler, count: t.rowCount) }
             }
             lines += t.lines
             let base = fileNames.count

@@ -1,0 +1,4 @@
+#ifndef MTL_CDEFLATE_SHIM_H
+#define MTL_CDEFLATE_SHIM_H
+#include <libdeflate.h>
+#endif
