@@ -180,6 +180,29 @@ final class ExtractionLevel {
         for o in outputs.indices { outputMatrices[o] = outputs[o].matrix(rows: rows, cols: width) }
     }
 
+    /// Output stream o's mixture, backwards: adds p_j dOut into each mixed expert's output
+    /// gradient and writes the gate's logit gradient.
+    func mixtureBackward(_ o: Int) {
+        let sel = selections[o], k = sel.count
+        let p = probabilities[o].pointer, dz = logitGradients[o].pointer, dOut = outputGradients[o].pointer
+        for r in 0..<rows {
+            // dp_j = <dOut, expert_j>; d expert_j += p_j dOut; dz = p (dp - sum p dp)
+            var weighted: Float = 0
+            for (j, (s, i)) in sel.enumerated() {
+                let stride = counts[s] * width
+                guard let e = expertOutputs[s] else { continue }
+                let src = e.pointer + r * stride + i * width
+                let dst = expertGradients[s].pointer + r * stride + i * width
+                let g = p[r * k + j], d = dOut + r * width
+                var dp: Float = 0
+                for c in 0..<width { dp += d[c] * src[c]; dst[c] += g * d[c] }
+                dz[r * k + j] = dp
+                weighted += g * dp
+            }
+            for j in 0..<k { dz[r * k + j] = p[r * k + j] * (dz[r * k + j] - weighted) }
+        }
+    }
+
     /// Uses `outputGradients`; fills `inputGradients` per stream when asked.
     func backward(needsInputGradient: Bool) {
         let n = tasks + 1
@@ -187,22 +210,7 @@ final class ExtractionLevel {
         if needsInputGradient { for s in 0..<n { inputGradients[s].pointer.update(repeating: 0, count: rows * inputWidth) } }
         for (o, sel) in selections.enumerated() {
             let k = sel.count
-            let p = probabilities[o].pointer, dz = logitGradients[o].pointer, dOut = outputGradients[o].pointer
-            for r in 0..<rows {
-                // dp_j = <dOut, expert_j>; d expert_j += p_j dOut; dz = p (dp - sum p dp)
-                var weighted: Float = 0
-                for (j, (s, i)) in sel.enumerated() {
-                    let stride = counts[s] * width
-                    let src = expertOutputs[s]!.pointer + r * stride + i * width
-                    let dst = expertGradients[s].pointer + r * stride + i * width
-                    let g = p[r * k + j], d = dOut + r * width
-                    var dp: Float = 0
-                    for c in 0..<width { dp += d[c] * src[c]; dst[c] += g * d[c] }
-                    dz[r * k + j] = dp
-                    weighted += g * dp
-                }
-                for j in 0..<k { dz[r * k + j] = p[r * k + j] * (dz[r * k + j] - weighted) }
-            }
+            mixtureBackward(o)
             let dIn = gates[o].backward(logitGradients[o].matrix(rows: rows, cols: k), needsInputGradient: needsInputGradient)
             if needsInputGradient { VectorKernels.add(dIn.pointer, into: inputGradients[o].pointer, count: rows * inputWidth) }
         }
@@ -210,6 +218,61 @@ final class ExtractionLevel {
             guard let ex = experts[s] else { continue }
             let dIn = ex.backward(expertGradients[s].matrix(rows: rows, cols: counts[s] * width), needsInputGradient: needsInputGradient)
             if needsInputGradient { VectorKernels.add(dIn.pointer, into: inputGradients[s].pointer, count: rows * inputWidth) }
+        }
+    }
+}
+
+/// One-level models (MMoE, CGC) have one shared representation, the shared experts' outputs Z:
+/// `gradients: representation` takes each task's gradient there. A task's backward pass goes
+/// through its tower, its gate and its own experts (their gradients are the task's own) down to
+/// d loss_t / d Z; the combination goes back through the shared experts once, and the input
+/// stage gets the shared experts' input gradient plus every task stream's (gates, task experts)
+/// weighted by the same coefficients.
+extension ExtractionModel {
+    public var representationWidth: Int { levels[0].counts[levels[0].tasks] * levels[0].width }
+
+    public func backwardTask(_ t: Int, gradient: Matrix) -> Matrix {
+        let level = levels[0]
+        let d = towers[t].backward(gradient, needsInputGradient: true)
+        level.outputGradients[t].pointer.update(from: d.pointer, count: d.count)
+        level.backwardStream(t, needsInputGradient: input.needsGradient)
+        return level.sharedGradient(rows: level.rows)
+    }
+
+    public func backwardShared(_ gradient: Matrix, weights: [Double]) {
+        let level = levels[0], shared = level.tasks
+        guard let experts = level.experts[shared] else { return }
+        let dIn = experts.backward(gradient, needsInputGradient: input.needsGradient)
+        guard input.needsGradient else { return }
+        let dx = inputGradient.matrix(rows: level.rows, cols: input.width)
+        dx.pointer.update(from: dIn.pointer, count: dx.count)
+        for o in 0..<shared { BLAS.axpy(dx.count, alpha: Float(o < weights.count ? weights[o] : 1), x: level.inputGradients[o].pointer, y: dx.pointer) }
+        input.backward(dx)
+    }
+}
+
+extension MMoEModel: SharedRepresentationModel {}
+extension CGCModel: SharedRepresentationModel {}
+
+extension ExtractionLevel {
+    /// The shared experts' output gradient left by the last `backwardStream`.
+    func sharedGradient(rows: Int) -> Matrix { expertGradients[tasks].matrix(rows: rows, cols: counts[tasks] * width) }
+
+    /// Output stream o's part of `backward` alone: its gate and its own experts get their
+    /// gradients (their input gradient in `inputGradients[o]`), and the shared experts' output
+    /// gradient from this stream alone is left in `expertGradients[tasks]`.
+    func backwardStream(_ o: Int, needsInputGradient: Bool) {
+        let shared = tasks
+        expertGradients[shared].pointer.update(repeating: 0, count: rows * counts[shared] * width)
+        if counts[o] > 0 { expertGradients[o].pointer.update(repeating: 0, count: rows * counts[o] * width) }
+        if needsInputGradient { inputGradients[o].pointer.update(repeating: 0, count: rows * inputWidth) }
+        mixtureBackward(o)
+        let k = selections[o].count
+        let dIn = gates[o].backward(logitGradients[o].matrix(rows: rows, cols: k), needsInputGradient: needsInputGradient)
+        if needsInputGradient { VectorKernels.add(dIn.pointer, into: inputGradients[o].pointer, count: rows * inputWidth) }
+        if o != shared, let ex = experts[o] {
+            let dEx = ex.backward(expertGradients[o].matrix(rows: rows, cols: counts[o] * width), needsInputGradient: needsInputGradient)
+            if needsInputGradient { VectorKernels.add(dEx.pointer, into: inputGradients[o].pointer, count: rows * inputWidth) }
         }
     }
 }

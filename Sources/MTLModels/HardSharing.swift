@@ -43,14 +43,14 @@ public final class HardSharingModel: SharedRepresentationModel {
             if t == 0 { dh.pointer.update(from: g.pointer, count: dh.count) }
             else { VectorKernels.add(g.pointer, into: dh.pointer, count: dh.count) }
         }
-        backwardShared(dh)
+        input.backward(trunk.backward(dh, needsInputGradient: input.needsGradient))
     }
 
     public var representationWidth: Int { trunk.outputSize }
 
     public func backwardTask(_ t: Int, gradient: Matrix) -> Matrix { heads[t].backward(gradient, needsInputGradient: true) }
 
-    public func backwardShared(_ gradient: Matrix) {
+    public func backwardShared(_ gradient: Matrix, weights: [Double]) {
         input.backward(trunk.backward(gradient, needsInputGradient: input.needsGradient))
     }
 }

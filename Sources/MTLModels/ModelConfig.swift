@@ -13,7 +13,7 @@ public enum Architecture: String, CaseIterable, Sendable, Codable {
 
     /// Whether all tasks read one shared representation (so task gradients can be taken there,
     /// `weighting.gradients: representation`).
-    public var hasSharedRepresentation: Bool { self == .hardSharing }
+    public var hasSharedRepresentation: Bool { self == .hardSharing || self == .mmoe || self == .cgc }
 
     /// Registers the architecture's parameters in `store` under `prefix` (not yet materialised).
     func build(_ config: ModelConfig, layout: InputLayout, maxRows: Int, store: ParameterStore, prefix: String, seed: UInt64) -> MultiTaskModel {

@@ -48,8 +48,10 @@ public protocol SharedRepresentationModel: MultiTaskModel {
     /// After a forward pass: adds task `t`'s own parameter gradients for `gradient` (its output's
     /// shape) and returns d loss_t / d Z, owned by the model and valid until the next call.
     func backwardTask(_ t: Int, gradient: Matrix) -> Matrix
-    /// Adds the shared parameters' gradients for d loss / d Z.
-    func backwardShared(_ gradient: Matrix)
+    /// Adds the shared parameters' gradients for d loss / d Z = sum_t c_t d loss_t / d Z; where a
+    /// task reaches shared parameters by another path than Z (a gate's input gradient into the
+    /// input stage), that path's gradient is weighted by the same c_t (`weights`).
+    func backwardShared(_ gradient: Matrix, weights: [Double])
 }
 
 /// Builds the architecture a config names, with its parameters initialised from `seed`.

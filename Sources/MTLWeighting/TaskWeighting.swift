@@ -17,6 +17,10 @@ public protocol TaskWeighting: AnyObject {
     func restore(_ tensors: [String: [Float]]) throws
     /// After each epoch, with its mean training loss per task.
     func endEpoch(losses: [Double])
+    /// Whether it needs the global batch's task losses again after the optimizer's update (one
+    /// more forward pass of the same batch), given to `afterUpdate`.
+    var needsLossesAfterUpdate: Bool { get }
+    func afterUpdate(losses: [Double])
 }
 
 /// Loss methods: weights that scale each task's loss before the one backward pass.
@@ -57,6 +61,8 @@ extension TaskWeighting {
     }
 
     public var needsStepLosses: Bool { false }
+    public var needsLossesAfterUpdate: Bool { false }
+    public func afterUpdate(losses: [Double]) {}
     public var state: [(name: String, values: [Float])] { [] }
     public func restore(_ tensors: [String: [Float]]) throws {}
     public func endEpoch(losses: [Double]) {}
@@ -90,6 +96,12 @@ extension LossWeighting {
 /// Builds the method a config names. `taskWeights` are the tasks' fixed `weight`s (used by
 /// `fixed`); `optimizer` updates learned weights (uncertainty, GradNorm) as it does the model.
 public func makeWeighting(_ config: WeightingConfig, taskWeights: [Double], optimizer: Optimizer) -> TaskWeighting {
+    let method = makeMethod(config, taskWeights: taskWeights, optimizer: optimizer)
+    if config.updateEvery > 1, let g = method as? GradientWeighting { return PeriodicCoefficients(g, every: config.updateEvery) }
+    return method
+}
+
+func makeMethod(_ config: WeightingConfig, taskWeights: [Double], optimizer: Optimizer) -> TaskWeighting {
     let t = taskWeights.count
     switch config.method {
     case .fixed: return FixedWeighting(method: .fixed, weights: taskWeights)
@@ -98,6 +110,7 @@ public func makeWeighting(_ config: WeightingConfig, taskWeights: [Double], opti
     case .dwa: return DynamicWeightAverage(tasks: t, temperature: config.dwaTemperature)
     case .rlw: return RandomLossWeighting(tasks: t)
     case .gls: return GeometricLossStrategy(tasks: t)
+    case .famo: return FAMO(tasks: t, learningRate: config.famoLearningRate, decay: config.famoDecay)
     case .gradnorm: return GradNorm(tasks: t, alpha: config.gradnormAlpha, optimizer: optimizer)
     case .mgda: return MGDA(tasks: t, normalization: config.mgdaNormalization)
     case .pcgrad: return PCGrad(tasks: t)

@@ -1,6 +1,6 @@
 /// The task-weighting methods a config can name (`weighting.method`).
 public enum WeightingMethod: String, CaseIterable, Sendable, Codable {
-    case fixed, equal, uncertainty, dwa, rlw, gls
+    case fixed, equal, uncertainty, dwa, rlw, gls, famo
     case gradnorm, mgda, pcgrad, gradvac, cagrad
     case imtlG = "imtl-g", nashMTL = "nash-mtl", alignedMTL = "aligned-mtl", upgrad
 
@@ -8,7 +8,7 @@ public enum WeightingMethod: String, CaseIterable, Sendable, Codable {
     /// scaling their losses before one backward pass.
     public var combinesGradients: Bool {
         switch self {
-        case .fixed, .equal, .uncertainty, .dwa, .rlw, .gls: return false
+        case .fixed, .equal, .uncertainty, .dwa, .rlw, .gls, .famo: return false
         case .gradnorm, .mgda, .pcgrad, .gradvac, .cagrad, .imtlG, .nashMTL, .alignedMTL, .upgrad: return true
         }
     }
@@ -41,6 +41,11 @@ public struct WeightingConfig: Sendable, Equatable {
     public var cagradC: Double = 0.4
     public var cagradRescale: Bool = true
     public var mgdaNormalization: MGDANormalization = .none
+    /// FAMO: the task logits' Adam learning rate and L2 decay (the reference code's defaults).
+    public var famoLearningRate: Double = 0.025
+    public var famoDecay: Double = 0.01
+    /// Gradient methods: recompute the coefficients every this many steps, reusing them between.
+    public var updateEvery: Int = 1
 
     public init() {}
 }

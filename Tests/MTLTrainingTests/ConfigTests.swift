@@ -159,11 +159,12 @@ final class ConfigTests: XCTestCase {
             _ = try RunConfig.parse(text: base + "\nweighting: {method: pc-grad}\n", path: "c.yaml")
         }
         // Gradients at the shared representation need an architecture that has one.
-        Support.assertUserError(["weighting.gradients", "representation", "mmoe", "parameters"]) {
-            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: mmoe}\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml")
+        Support.assertUserError(["weighting.gradients", "representation", "ple", "hard-sharing, mmoe, cgc", "parameters"]) {
+            _ = try RunConfig.parse(text: base + "\nmodel: {architecture: ple}\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml")
         }
+        XCTAssertNoThrow(try RunConfig.parse(text: base + "\nmodel: {architecture: mmoe}\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml"))
         var ok = try RunConfig.parse(text: base + "\nweighting: {method: mgda, gradients: representation}\n", path: "c.yaml")
-        Support.assertUserError(["weighting.gradients", "mmoe"]) { try ok.apply(overrides: ["model.architecture": "mmoe"]) }
+        Support.assertUserError(["weighting.gradients", "cross-stitch"]) { try ok.apply(overrides: ["model.architecture": "cross-stitch"]) }
         try ok.apply(overrides: ["weighting.method": "upgrad"])
         XCTAssertEqual(ok.weighting.method, .upgrad)
         Support.assertUserError(["weighting.method=nope"]) { try ok.apply(overrides: ["weighting.method": "nope"]) }

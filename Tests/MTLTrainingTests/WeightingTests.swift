@@ -80,6 +80,50 @@ final class WeightingTests: XCTestCase {
         }
     }
 
+    /// The representation path with unit coefficients is the joint backward pass: each task's
+    /// pass to the shared representation, their sum taken back through the shared part once,
+    /// gives every parameter the joint gradient (hard-sharing, mmoe and cgc; with embeddings, so
+    /// the input stage's gradient is checked too).
+    func testRepresentationPassesSumToTheJointGradient() throws {
+        for arch in Architecture.allCases where arch.hasSharedRepresentation {
+            let t = try trainer(arch, method: .equal)
+            guard let rep = t.model as? SharedRepresentationModel else { XCTFail("\(arch) has no representation path"); continue }
+            let model = t.model, store = model.store, split = t.data.train
+            let rows = 9, width = split.denseWidth
+            let dense = FloatBuffer(count: rows * width)
+            for i in 0..<(rows * width) { dense.pointer[i] = split.dense[i] }
+            split.categories.withUnsafeBufferPointer { c in
+                model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: width), categories: c.baseAddress),
+                              context: ForwardContext(training: true, seed: 3, step: 2))
+            }
+            var rng = SplitMix64(seed: 5)
+            let outs = t.tasks.map { task -> FloatBuffer in
+                let b = FloatBuffer(count: rows * task.outputs)
+                for i in 0..<b.count { b.pointer[i] = rng.nextNormal() }
+                return b
+            }
+            store.zeroGradients()
+            model.backward { outs[$0].matrix(rows: rows, cols: t.tasks[$0].outputs) }
+            let joint = store.gradients.array
+            store.zeroGradients()
+            let w = rep.representationWidth
+            let sum = FloatBuffer(count: rows * w)
+            for task in t.tasks.indices {
+                let dz = rep.backwardTask(task, gradient: outs[task].matrix(rows: rows, cols: t.tasks[task].outputs))
+                XCTAssertEqual(dz.cols, w)
+                VectorKernels.add(dz.pointer, into: sum.pointer, count: rows * w)
+            }
+            rep.backwardShared(sum.matrix(rows: rows, cols: w), weights: t.tasks.map { _ in 1 })
+            let summed = store.gradients.array
+            let norm = joint.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let diff = zip(joint, summed).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+            XCTAssertGreaterThan(norm, 0, arch.rawValue)
+            XCTAssertLessThan(diff / norm, 1e-6, "\(arch): the representation passes do not add up to the joint gradient")
+            let embeddings = store.entries.filter { $0.name.hasPrefix("embedding") }
+            XCTAssert(embeddings.contains { e in (0..<e.count).contains { summed[e.offset + $0] != 0 } }, "\(arch): the input stage gets its gradient")
+        }
+    }
+
     /// A whole PCGrad step (two tasks, SGD with learning rate 1, one process) moves the parameters
     /// by exactly the vector formula applied to the task gradients computed here independently:
     /// shared tensors by pc_1 + pc_2, task tensors by their own task's gradient.
@@ -127,10 +171,59 @@ final class WeightingTests: XCTestCase {
 
     /// Every method with state resumes exactly: one epoch then a resumed one equals two epochs,
     /// parameters, optimizer state and the method's own tensors.
+    /// A gradient method with constant coefficients: reused or recomputed, a step must then be
+    /// the same step, which checks what a reused step leaves in every tensor.
+    final class ConstantCoefficients: GradientWeighting {
+        let c: [Double]
+        init(_ c: [Double]) { self.c = c }
+        var method: WeightingMethod { .mgda }
+        var tasks: Int { c.count }
+        func coefficients(gram: [Double], losses: [Double], step: Int, seed: UInt64, learningRate: Float) -> [Double] { c }
+    }
+
+    /// weighting.update_every K: a step between recomputations scales the losses by the last
+    /// coefficients, backpropagates once and restores the task-specific tensors' own gradients,
+    /// which is the exact step when the coefficients do not change (every architecture, both
+    /// gradient sources, 7 steps of which 4 reuse).
+    func testReusedCoefficientsStepEqualsTheExactStep() throws {
+        for arch in Architecture.allCases where arch != .singleTask {   // single-task shares nothing to combine
+            for source in [GradientSource.parameters, .representation] {
+                func run(every: Int, coefficients given: [Double]? = nil) throws -> (values: [Float], reused: Int) {
+                    let t = try trainer(arch, method: .mgda) { $0.weighting.gradients = source; $0.model.dropout = 0; $0.weighting.updateEvery = every }
+                    let coefficients = given ?? t.tasks.indices.map { 0.7 + 0.45 * Double($0) }
+                    let constant = ConstantCoefficients(coefficients)
+                    t.weighting = every > 1 ? PeriodicCoefficients(constant, every: every) : constant
+                    let order = Array(0..<t.data.train.rows)
+                    var reused = 0
+                    for _ in 0..<7 {
+                        if let p = t.weighting as? PeriodicCoefficients, p.reusable(step: t.step + 1) != nil { reused += 1 }
+                        try t.trainStep(order: order, batchIndex: t.step % t.stepsPerEpoch)
+                    }
+                    return (Array(UnsafeBufferPointer(start: t.model.store.values.pointer, count: t.model.store.count)), reused)
+                }
+                let exact = try run(every: 1), periodic = try run(every: 3)
+                XCTAssertEqual(periodic.reused, 4, "steps 2, 3, 5 and 6 reuse")
+                XCTAssertEqual(exact.values.count, periodic.values.count)
+                let worst = zip(exact.values, periodic.values).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-5, "\(arch) \(source)")
+                let other = try run(every: 1, coefficients: [1, 1, 1])
+                XCTAssertGreaterThan(zip(exact.values, other.values).map { abs($0 - $1) }.max() ?? 0, 1e-4, "the coefficients show in the values")
+            }
+        }
+    }
+
+    func testUpdateEveryIsForGradientMethods() {
+        Support.assertUserError(["update_every", "gradient methods"]) {
+            _ = try RunConfig.parse(text: "data: {train: t.csv}\ntasks:\n  - {name: y, column: y, kind: binary, positive: [a]}\nweighting: {method: dwa, update_every: 4}\n",
+                                    path: Support.temporaryDirectory() + "/c.yaml")
+        }
+    }
+
     func testResumeIsExactForEveryMethod() throws {
-        for method in WeightingMethod.allCases {
+        for (method, every) in WeightingMethod.allCases.map({ ($0, 1) }) + [(.pcgrad, 3), (.nashMTL, 4)] {
             var config = try Support.fixtureConfig()
             config.weighting.method = method
+            config.weighting.updateEvery = every
             config.tasks = config.tasks.map { var t = $0; t.weight = 1; return t }
             let (x, y) = try Support.uninterruptedAndResumed(config)
             XCTAssertEqual(x.order, y.order, method.rawValue)

@@ -17,6 +17,25 @@ final class LossWeightingTests: XCTestCase {
         return w
     }
 
+    /// FAMO by hand: z = softmax(0, 0) = (1/2, 1/2), losses (1, 4): c = 1/2 + 1/8 = 5/8, weights
+    /// z_i / (c l_i) = (0.8, 0.2). After the update the losses are (0.5, 4): delta = (ln 2, 0),
+    /// the softmax's Jacobian gives d = z (delta - z . delta) = (ln 2 / 4, -ln 2 / 4), and Adam's
+    /// first step moves each logit by lr sign(d): the task whose loss fell least gains weight.
+    func testFAMOWeightsAndLogitStep() throws {
+        let w = losses(.famo)
+        XCTAssert(w.needsStepLosses && w.needsLossesAfterUpdate)
+        let first = w.weights(step: 1, seed: 0, losses: [1, 4])
+        XCTAssertEqual(first[0], 0.8, accuracy: 1e-7); XCTAssertEqual(first[1], 0.2, accuracy: 1e-7)
+        w.afterUpdate(losses: [0.5, 4])
+        let logits = try XCTUnwrap(w.state.first { $0.name == "weighting.famo.logits" }?.values)
+        XCTAssertEqual(Double(logits[0]), -0.025, accuracy: 1e-6)
+        XCTAssertEqual(Double(logits[1]), 0.025, accuracy: 1e-6)
+        // z = softmax(-0.025, 0.025); losses (1, 1): the weights are z itself (c = 1).
+        let z1 = 1 / (1 + exp(0.05))
+        let next = w.weights(step: 2, seed: 0, losses: [1, 1])
+        XCTAssertEqual(next[0], z1, accuracy: 1e-6); XCTAssertEqual(next[1], 1 - z1, accuracy: 1e-6)
+    }
+
     func testUncertaintyWeightsAndTheirUpdate() {
         let w = losses(.uncertainty)
         let s = { (w as? UncertaintyWeighting)?.logVariances.values ?? [] }

@@ -56,7 +56,9 @@ extension Trainer {
         if weighting.needsStepLosses { try timed(\.communication) { try comm.allreduceSum(&stepLosses) } }
         switch weighting.role {
         case .gradients(let gradients):
-            if let rep = representationModel {
+            if let periodic = gradients as? PeriodicCoefficients, let c = periodic.reusable(step: step) {
+                try reusedCoefficientsStep(c, localCount: localCount)
+            } else if let rep = representationModel {
                 try representationStep(rep, gradients, localCount: localCount, learningRate: rate)
             } else {
                 try parameterStep(gradients, localCount: localCount, learningRate: rate)
@@ -79,6 +81,10 @@ extension Trainer {
                 clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
             }
             applyUpdate(learningRate: rate)
+        }
+        if weighting.needsLossesAfterUpdate {
+            // The same rows and dropout masks again, no backward pass (FAMO learns from how far each loss fell).
+            weighting.afterUpdate(losses: try timed(\.weighting) { try forwardAndTaskLosses() })
         }
         return lossSum
     }
@@ -193,6 +199,32 @@ extension Trainer {
         try synchronizer.allreduce(touchedRows: touchedRows)
     }
 
+    /// A gradient method's step between recomputations (`weighting.update_every`): the output
+    /// gradients scaled by the last coefficients c and one backward pass give sum_t c_t g_t on
+    /// the shared tensors; each task-specific tensor, reached by task t alone, is divided by c_t
+    /// back to its own task's gradient, as the exact step leaves it; then the usual all-reduce.
+    func reusedCoefficientsStep(_ c: [Double], localCount: Int) throws {
+        let members = model.members
+        if localCount > 0 {
+            timed(\.weighting) {
+                for t in tasks.indices {
+                    let n = members * localCount * tasks[t].outputs, g = outputGradients[t].pointer, f = Float(c[t])
+                    for i in 0..<n { g[i] *= f }
+                }
+            }
+            timed(\.backward) { model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) } }
+            timed(\.weighting) {
+                let g = model.store.gradients.pointer
+                for (e, t) in taskParameters {
+                    let f = 1 / Float(c[t])
+                    for i in e.offset..<(e.offset + e.count) { g[i] *= f }
+                }
+            }
+        }
+        try timed(\.communication) { try synchronizeGradients() }
+        weightSums.record(c)
+    }
+
     /// Gradient methods on the shared parameters: one backward pass per task gives the task's
     /// gradient on the shared tensors (a row of the T x S matrix) while the other tensors
     /// accumulate as usual; the synchronizer sums [matrix | other gradients] over the ranks, so
@@ -245,7 +277,7 @@ extension Trainer {
                 dz.pointer.update(repeating: 0, count: n)
                 for task in 0..<t { BLAS.axpy(n, alpha: Float(c[task]), x: r + task * block, y: dz.pointer) }
             }
-            timed(\.backward) { rep.backwardShared(dz) }
+            timed(\.backward) { rep.backwardShared(dz, weights: c) }
         }
         try timed(\.communication) { try synchronizeGradients() }
         weightSums.record(c)

@@ -25,7 +25,7 @@ public final class Trainer {
     public let sampler: EpochSampler
     public let logger: Logger
     /// How task losses and gradients are combined, with its state.
-    public let weighting: TaskWeighting
+    public internal(set) var weighting: TaskWeighting
     /// Every way gradients cross ranks.
     public let synchronizer: GradientSynchronizer
     /// Set to measure where the steps' time goes (StepPhases); nil: not measured.
@@ -73,6 +73,8 @@ public final class Trainer {
     var representationCombined = FloatBuffer(count: 0)
     /// The parameters more than one task's loss depends on (found when first needed).
     var sharedParameters: [ParameterEntry]?
+    /// The tensors only one task's loss reaches, with that task (found with `sharedParameters`).
+    var taskParameters: [(entry: ParameterEntry, task: Int)] = []
     /// Called every `hook.every` steps (the relationship probe of compare and advise).
     public private(set) var hook: TrainingHook?
 
@@ -140,6 +142,7 @@ public final class Trainer {
             } else {
                 synchronizer.prepareTaskGradients(shared: shared(), tasks: tasks.count)
             }
+            if weighting is PeriodicCoefficients { _ = shared() }   // the task-specific tensors, for reused steps
         }
         try StartupAgreement.verify(try agreementHash(), on: comm)
         try broadcastState()
@@ -165,7 +168,7 @@ public final class Trainer {
                           context: .evaluation)
         }
         let store = model.store
-        var reached = [Int](repeating: 0, count: store.entries.count)
+        var reached = [[Int]](repeating: [], count: store.entries.count)
         for t in tasks.indices {
             for (u, task) in tasks.enumerated() {
                 outputGradients[u].pointer.update(repeating: u == t ? 1 : 0, count: members * rows * task.outputs)
@@ -174,11 +177,12 @@ public final class Trainer {
             model.backward { self.outputGradients[$0].matrix(rows: members * rows, cols: self.tasks[$0].outputs) }
             for (i, e) in store.entries.enumerated() {
                 let g = store.gradient(e)
-                if (0..<e.count).contains(where: { g[$0] != 0 }) { reached[i] += 1 }
+                if (0..<e.count).contains(where: { g[$0] != 0 }) { reached[i].append(t) }
             }
         }
         store.zeroGradients()
-        let s = store.entries.indices.filter { reached[$0] > 1 }.map { store.entries[$0] }
+        let s = store.entries.indices.filter { reached[$0].count > 1 }.map { store.entries[$0] }
+        taskParameters = store.entries.indices.filter { reached[$0].count == 1 }.map { (store.entries[$0], reached[$0][0]) }
         sharedParameters = s
         return s
     }

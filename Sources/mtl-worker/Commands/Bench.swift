@@ -20,6 +20,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Warm-up steps before timing.") var warmup: Int = 20
     @Option(help: "Synthetic rows.") var rows: Int = 100_000
     @Option(help: "Weighting method (\(WeightingMethod.names.joined(separator: ", "))).") var weighting: WeightingMethod = .fixed
+    @Option(help: "Gradient methods: recompute the coefficients every this many steps (weighting.update_every).") var updateEvery: Int = 1
     @Option(help: "Seconds without a heartbeat from a rank before the job ends (0: no heartbeats), as training.heartbeat_timeout.")
     var heartbeatTimeout: Double = TrainingConfig().heartbeatTimeout
     @OptionGroup var common: CommonOptions
@@ -35,12 +36,13 @@ struct Bench: ParsableCommand {
         var parameters: Int
         var threads: Int
         var weighting: WeightingMethod
+        var updateEvery: Int
         var stepMs: Double
         var gflopsPerRank: Double
         var sgemmGflops: Double
         var phases: [String: Double]
         enum CodingKeys: String, CodingKey {
-            case workload, batch, dim, steps, seconds, parameters, threads, weighting, phases
+            case workload, batch, dim, steps, seconds, parameters, threads, weighting, phases, updateEvery = "update_every"
             case worldSize = "world_size", samplesPerSec = "samples_per_sec", stepMs = "step_ms"
             case gflopsPerRank = "gflops_per_rank", sgemmGflops = "sgemm_gflops"
         }
@@ -51,6 +53,8 @@ struct Bench: ParsableCommand {
                                ("--rows", rows, 1 << 24)] where v < 1 || v > top {
             throw ValidationError("\(name) must be between 1 and \(top)")
         }
+        if updateEvery < 1 || updateEvery > 1 << 24 { throw ValidationError("--update-every must be between 1 and \(1 << 24)") }
+        if updateEvery > 1 && !weighting.combinesGradients { throw ValidationError("--update-every applies to gradient methods; --weighting \(weighting.rawValue) scales the losses") }
         if warmup < 0 || warmup > 1 << 24 { throw ValidationError("--warmup must be between 0 and \(1 << 24)") }
         guard Double(dim) * Double(rows) <= Double(1 << 28) else { throw ValidationError("--dim x --rows must be at most \(1 << 28) values") }
         if inference != nil {
@@ -71,11 +75,11 @@ struct Bench: ParsableCommand {
         }
         try withRuntime(common, heartbeatTimeout: heartbeatTimeout) { comm, logger in
             let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
-                                      warmup: warmup, rows: rows, weighting: weighting, comm: comm, logger: logger)
+                                      warmup: warmup, rows: rows, weighting: weighting, updateEvery: updateEvery, comm: comm, logger: logger)
             if comm.isRoot {
                 print(try JSON.text(Output(workload: r.workload.rawValue, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
                                            seconds: r.seconds, samplesPerSec: r.samplesPerSecond, parameters: r.parameters,
-                                           threads: BLAS.threads, weighting: weighting, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
+                                           threads: BLAS.threads, weighting: weighting, updateEvery: updateEvery, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
                                            gflopsPerRank: (r.gflopsPerRank * 10).rounded() / 10, sgemmGflops: (r.sgemmGFLOPS * 10).rounded() / 10,
                                            phases: r.phases.shares.mapValues { ($0 * 1000).rounded() / 1000 })))
             }
