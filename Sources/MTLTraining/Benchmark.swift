@@ -83,7 +83,8 @@ public enum Benchmark {
 
     /// The config of a workload, as the peer defines it: hps = trunk 512-256, heads 64;
     /// mmoe = 8 experts 256-128, a softmax gate and a tower 64 per task; Adam lr 1e-3.
-    public static func config(workload: Workload, globalBatch: Int, weighting: WeightingMethod = .fixed, updateEvery: Int = 1) throws -> RunConfig {
+    public static func config(workload: Workload, globalBatch: Int, weighting: WeightingMethod = .fixed, updateEvery: Int = 1,
+                              gradients: GradientSource = .parameters) throws -> RunConfig {
         let model: String
         switch workload {
         case .hps: model = "{architecture: hard-sharing, trunk: [512, 256], head: [64]}"
@@ -94,14 +95,16 @@ public enum Benchmark {
         tasks: [{name: task0, column: label0, kind: binary, positive: ["1"]}]
         model: \(model)
         training: {epochs: 1, batch_size: \(globalBatch), optimizer: adam, learning_rate: 0.001}
-        weighting: {method: \(weighting.rawValue)\(updateEvery > 1 ? ", update_every: \(updateEvery)" : "")}
+        weighting: {method: \(weighting.rawValue), gradients: \(gradients.rawValue)\(updateEvery > 1 ? ", update_every: \(updateEvery)" : "")}
         """
         return try RunConfig.parse(text: yaml, path: "<bench \(workload.rawValue)>")
     }
 
     public static func run(workload: Workload, dim: Int, tasks: Int, batchPerRank: Int, steps: Int, warmup: Int,
-                           rows: Int, weighting: WeightingMethod = .fixed, updateEvery: Int = 1, comm: Communicator, logger: Logger) throws -> Result {
-        let config = try self.config(workload: workload, globalBatch: batchPerRank * comm.size, weighting: weighting, updateEvery: updateEvery)
+                           rows: Int, weighting: WeightingMethod = .fixed, updateEvery: Int = 1, gradients: GradientSource = .parameters,
+                           comm: Communicator, logger: Logger) throws -> Result {
+        let config = try self.config(workload: workload, globalBatch: batchPerRank * comm.size, weighting: weighting, updateEvery: updateEvery,
+                                     gradients: gradients)
         let data = syntheticData(rows: rows, dim: dim, tasks: tasks, seed: 0)
         let trainer = try Trainer(config: config, data: data, comm: comm, logger: logger)
         let perEpoch = trainer.stepsPerEpoch

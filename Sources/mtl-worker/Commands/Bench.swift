@@ -6,6 +6,7 @@ import MTLTraining
 import MTLWeighting
 
 extension Benchmark.Workload: ExpressibleByArgument {}
+extension GradientSource: ExpressibleByArgument {}
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,6 +21,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Warm-up steps before timing.") var warmup: Int = 20
     @Option(help: "Synthetic rows.") var rows: Int = 100_000
     @Option(help: "Weighting method (\(WeightingMethod.names.joined(separator: ", "))).") var weighting: WeightingMethod = .fixed
+    @Option(help: "Gradient methods: task gradients on the shared parameters or at the shared representation (weighting.gradients).")
+    var gradients: GradientSource = .parameters
     @Option(help: "Gradient methods: recompute the coefficients every this many steps (weighting.update_every).") var updateEvery: Int = 1
     @Option(help: "Seconds without a heartbeat from a rank before the job ends (0: no heartbeats), as training.heartbeat_timeout.")
     var heartbeatTimeout: Double = TrainingConfig().heartbeatTimeout
@@ -37,12 +40,13 @@ struct Bench: ParsableCommand {
         var threads: Int
         var weighting: WeightingMethod
         var updateEvery: Int
+        var gradients: String
         var stepMs: Double
         var gflopsPerRank: Double
         var sgemmGflops: Double
         var phases: [String: Double]
         enum CodingKeys: String, CodingKey {
-            case workload, batch, dim, steps, seconds, parameters, threads, weighting, phases, updateEvery = "update_every"
+            case workload, batch, dim, steps, seconds, parameters, threads, weighting, phases, updateEvery = "update_every", gradients
             case worldSize = "world_size", samplesPerSec = "samples_per_sec", stepMs = "step_ms"
             case gflopsPerRank = "gflops_per_rank", sgemmGflops = "sgemm_gflops"
         }
@@ -75,11 +79,11 @@ struct Bench: ParsableCommand {
         }
         try withRuntime(common, heartbeatTimeout: heartbeatTimeout) { comm, logger in
             let r = try Benchmark.run(workload: workload, dim: dim, tasks: tasks, batchPerRank: batch, steps: steps,
-                                      warmup: warmup, rows: rows, weighting: weighting, updateEvery: updateEvery, comm: comm, logger: logger)
+                                      warmup: warmup, rows: rows, weighting: weighting, updateEvery: updateEvery, gradients: gradients, comm: comm, logger: logger)
             if comm.isRoot {
                 print(try JSON.text(Output(workload: r.workload.rawValue, worldSize: r.worldSize, batch: r.batchPerRank, dim: dim, steps: r.steps,
                                            seconds: r.seconds, samplesPerSec: r.samplesPerSecond, parameters: r.parameters,
-                                           threads: BLAS.threads, weighting: weighting, updateEvery: updateEvery, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
+                                           threads: BLAS.threads, weighting: weighting, updateEvery: updateEvery, gradients: gradients.rawValue, stepMs: r.seconds / Double(max(1, r.steps)) * 1000,
                                            gflopsPerRank: (r.gflopsPerRank * 10).rounded() / 10, sgemmGflops: (r.sgemmGFLOPS * 10).rounded() / 10,
                                            phases: r.phases.shares.mapValues { ($0 * 1000).rounded() / 1000 })))
             }
