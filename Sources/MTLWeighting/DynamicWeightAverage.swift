@@ -1,3 +1,5 @@
+import MTLCore
+
 /// Dynamic weight average (Liu, Johns and Davison, "End-to-End Multi-Task Learning with
 /// Attention", CVPR 2019): w = T softmax(r / temperature), r_t = L_t(e-1) / L_t(e-2), the ratio of
 /// the task's mean training loss in the last two epochs; equal weights for the first two epochs.
@@ -33,6 +35,10 @@ public final class DynamicWeightAverage: LossWeighting {
     public func restore(_ tensors: [String: [Float]]) throws {
         let h = try take(tensors, "weighting.dwa.history", 2 * tasks + 1)
         history = Array(h.prefix(2 * tasks))
-        epochsRecorded = Int(h[2 * tasks])
+        guard let n = Int(exactly: h[2 * tasks]), (0...2).contains(n) else {
+            throw UserError("the checkpoint's weighting.dwa.history holds \(h[2 * tasks]) as its epoch count, not 0, 1 or 2",
+                            hint: "the checkpoint is damaged; resume from another")
+        }
+        epochsRecorded = n
     }
 }

@@ -66,6 +66,20 @@ final class ParallelReadingTests: XCTestCase {
         }
     }
 
+    /// Leading comment lines longer than a piece: the first pieces hold no rows, the table is the same.
+    func testLeadingCommentsLongerThanAPiece() throws {
+        let dir = Support.temporaryDirectory()
+        let comments = String(repeating: "# " + String(repeating: "x", count: 1000) + "\n", count: 3000)
+        Support.write(comments + "a,b\n" + (0..<5000).map { "\($0),\($0 * 3)" }.joined(separator: "\n") + "\n", to: dir + "/t.csv")
+        let one = try TextTable.read(path: dir + "/t.csv", format: .init(comment: "#"), threads: 1)
+        XCTAssertEqual(one.rowCount, 5000)
+        XCTAssertEqual(one.lines.first, 3002)
+        for t in threadCounts {
+            let many = try TextTable.read(path: dir + "/t.csv", format: .init(comment: "#"), threads: t)
+            XCTAssertEqual(many.columns, one.columns); XCTAssertEqual(many.lines, one.lines)
+        }
+    }
+
     /// A byte that is not UTF-8 far into the file is named by its line at any thread count.
     func testInvalidUTF8LineAtAnyThreadCount() throws {
         let dir = Support.temporaryDirectory()

@@ -28,7 +28,7 @@ public enum Parallel {
             }
         }
         return try results.map { r in
-            guard let r else { fatalError("Parallel.map: a piece did not run") }
+            guard let r else { throw UserError("a piece of parallel work did not run", hint: "report this as a bug") }
             return try r.get()
         }
     }

@@ -148,7 +148,8 @@ public struct TextTable {
             let width = names.count
             var parsed = try bytes.withUnsafeBufferPointer { buf in
                 try Parallel.map(pieces.count, threads: threads) { i -> Piece in
-                    let range = max(pieces[i].lowerBound, resume)..<pieces[i].upperBound
+                    // A piece wholly before the first row (a long header or leading comments) is empty.
+                    let from = max(pieces[i].lowerBound, resume), range = from..<max(from, pieces[i].upperBound)
                     return try parsePiece(buf, range, firstLine: firstLine[i], width: width, format: format, comment: comment, path: path)
                 }
             }
