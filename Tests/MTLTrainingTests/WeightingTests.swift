@@ -26,6 +26,19 @@ final class WeightingTests: XCTestCase {
         return try Trainer(config: config, data: data, comm: SingleProcessCommunicator(), logger: logger())
     }
 
+    /// A training-mode forward pass of the model over the first `rows` training rows; the input
+    /// buffer returned must outlive the backward passes (the layers read it).
+    func forwardFirstRows(_ t: Trainer, _ rows: Int) -> FloatBuffer {
+        let split = t.data.train, width = split.denseWidth
+        let dense = FloatBuffer(count: rows * width)
+        for i in 0..<(rows * width) { dense.pointer[i] = split.dense[i] }
+        split.categories.withUnsafeBufferPointer { c in
+            t.model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: width), categories: c.baseAddress),
+                            context: ForwardContext(training: true, seed: 3, step: 2))
+        }
+        return dense
+    }
+
     /// Shared means "more than one task's loss depends on it", read off the model's own graph.
     func testSharedParametersAreFoundFromTheModel() throws {
         let names = { (t: Trainer) in (t.sharedEntries.map(\.name), t.model.store.entries.map(\.name)) }
@@ -48,14 +61,9 @@ final class WeightingTests: XCTestCase {
     func testPerTaskBackwardPassesSumToTheJointGradient() throws {
         for arch in Architecture.allCases {
             let t = try trainer(arch, method: .equal) { $0.model.members = 2 }
-            let model = t.model, store = model.store, split = t.data.train
-            let rows = 9, width = split.denseWidth
-            let dense = FloatBuffer(count: rows * width)
-            for i in 0..<(rows * width) { dense.pointer[i] = split.dense[i] }
-            split.categories.withUnsafeBufferPointer { c in
-                model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: width), categories: c.baseAddress),
-                              context: ForwardContext(training: true, seed: 3, step: 2))
-            }
+            let model = t.model, store = model.store, rows = 9
+            let input = forwardFirstRows(t, rows)
+            defer { withExtendedLifetime(input) {} }
             var rng = SplitMix64(seed: 4)
             let outs = t.tasks.map { task -> FloatBuffer in
                 let b = FloatBuffer(count: model.members * rows * task.outputs)
@@ -88,14 +96,9 @@ final class WeightingTests: XCTestCase {
         for arch in Architecture.allCases where arch.hasSharedRepresentation {
             let t = try trainer(arch, method: .equal)
             guard let rep = t.model as? SharedRepresentationModel else { XCTFail("\(arch) has no representation path"); continue }
-            let model = t.model, store = model.store, split = t.data.train
-            let rows = 9, width = split.denseWidth
-            let dense = FloatBuffer(count: rows * width)
-            for i in 0..<(rows * width) { dense.pointer[i] = split.dense[i] }
-            split.categories.withUnsafeBufferPointer { c in
-                model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: width), categories: c.baseAddress),
-                              context: ForwardContext(training: true, seed: 3, step: 2))
-            }
+            let model = t.model, store = model.store, rows = 9
+            let input = forwardFirstRows(t, rows)
+            defer { withExtendedLifetime(input) {} }
             var rng = SplitMix64(seed: 5)
             let outs = t.tasks.map { task -> FloatBuffer in
                 let b = FloatBuffer(count: rows * task.outputs)
