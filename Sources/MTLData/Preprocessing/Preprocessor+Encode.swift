@@ -49,7 +49,7 @@ extension Preprocessor {
         // Rows with text cost by their length, so long documents do not all land in one piece.
         let pieces: [Range<Int>]
         if sparseValues.isEmpty { pieces = Parallel.ranges(rows, parts: Parallel.parts(rows, minimum: 2048, threads: threads)) } else {
-            let costs = (0..<rows).map { r in sparseValues.reduce(64) { $0 + $1[r].utf8.count } }
+            let costs = (0..<rows).map { r in sparseValues.reduce(64) { $0 + $1.byteCount(r) } }
             pieces = Parallel.ranges(costs: costs, parts: Parallel.parts(costs.reduce(0, +), minimum: 1 << 16, threads: threads))
         }
         let sparseParts: [SparseMatrix] = try dense.withUnsafeMutableBufferPointer { denseBuffer in
