@@ -73,9 +73,7 @@ public final class Predictor: @unchecked Sendable {
             throw InferenceInputError(description: "the encoded rows (dense \(split.denseWidth), categorical \(split.categoryColumns), sparse \(split.sparse?.width ?? 0)) do not fit the model (\(g.denseWidth), \(g.categoryColumns), \(g.sparseWidth))")
         }
         let n = rows.count, w = g.denseWidth, c = g.categoryColumns
-        if n * w > 0 {
-            split.dense.withUnsafeBufferPointer { d in ws.dense.update(from: d.baseAddress! + rows.lowerBound * w, count: n * w) }
-        }
+        if n * w > 0 { split.writeDense(rows: rows, into: ws.dense) }
         if c > 0 && n > 0 {
             split.categories.withUnsafeBufferPointer { d in ws.categoryPointer.update(from: d.baseAddress! + rows.lowerBound * c, count: n * c) }
         }

@@ -25,8 +25,8 @@ final class DataLoaderTests: XCTestCase {
         XCTAssertEqual(data.test?.rows, 3)
         // x is standardised with the training mean 4.5 and deviation sqrt(8.25): validation holds 0..3, test 4..6.
         let std = Float((8.25).squareRoot())
-        XCTAssertEqual(data.validation!.dense[0], Float(-4.5) / std, accuracy: 1e-6)
-        XCTAssertEqual(data.test!.dense[0], Float(-0.5) / std, accuracy: 1e-6)
+        XCTAssertEqual(data.validation!.denseFeatures()[0], Float(-4.5) / std, accuracy: 1e-6)
+        XCTAssertEqual(data.test!.denseFeatures()[0], Float(-0.5) / std, accuracy: 1e-6)
         XCTAssertEqual(data.test!.targets[0], [1, 0, 1])
     }
 
@@ -59,27 +59,41 @@ final class DataLoaderTests: XCTestCase {
         XCTAssert(ids.warnings.contains { $0.contains("column 'id' has 100 distinct values in 100 training rows") && $0.contains("data.drop") }, "\(ids.warnings)")
     }
 
-    /// A one-hot block too wide for this machine (every row a new value, rows x values x 4 bytes
-    /// beyond its memory) is refused after fitting and before encoding, with the estimate, the
-    /// widest column and what to do; the embedding encoding of the same file loads.
-    func testEncodedDataThatCannotFitIsRefused() throws {
+    /// A one-hot column with a value per row is stored as one index a row, not as its block
+    /// (rows x values x 4 bytes would pass this machine's memory): the file loads, and the dense
+    /// rows written for a batch hold the block. Splits whose stored arrays cannot fit are refused
+    /// before anything is allocated, with the estimate and what to do.
+    func testWideOneHotIsStoredAsIndicesAndWhatCannotFitIsRefused() throws {
         let physical = MachineMemory.physicalBytes
         try XCTSkipIf(physical == 0, "the system does not report its memory")
         // rows^2 * 4 bytes > 0.8 * physical for rows > sqrt(0.2 * physical).
         let rows = Int((0.3 * physical).squareRoot()) + 1
         let dir = Support.temporaryDirectory()
         Support.write("c,y\n" + (0..<rows).map { "v\($0),\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n", to: dir + "/wide.csv")
-        func load(_ encoding: String) throws -> LoadedData {
-            try LoadedData.load(source: try RunConfig.parse(text: """
-            data: {train: wide.csv, categorical: [c], categorical_encoding: \(encoding)}
+        let source = try RunConfig.parse(text: """
+            data: {train: wide.csv, categorical: [c], categorical_encoding: onehot}
             tasks: [{name: y, column: y, kind: binary, positive: [a]}]
-            """, path: dir + "/c.yaml").dataSource)
+            """, path: dir + "/c.yaml").dataSource
+        let data = try LoadedData.load(source: source)
+        XCTAssertEqual(data.train.rows, rows)
+        XCTAssertEqual(data.train.denseWidth, rows + 1)
+        XCTAssertEqual(data.train.oneHot.count, rows)
+        XCTAssertLessThan(data.train.storedBytes, 16 * rows)
+        // Values are sorted ("v0", "v1", "v10", ...): row r's 1 sits at its value's rank.
+        let sorted = (0..<rows).map { "v\($0)" }.sorted()
+        let row = FloatBuffer(count: rows + 1)
+        for r in [0, 1, 10, rows - 1] {
+            data.train.writeDense(row: r, into: row.pointer)
+            let ones = (0..<(rows + 1)).filter { row.pointer[$0] != 0 }
+            XCTAssertEqual(ones, [sorted.firstIndex(of: "v\(r)")!])
+            XCTAssertEqual(row.pointer[ones[0]], 1)
         }
-        Support.assertUserError(["wide.csv", "the encoded data", "GiB", "column 'c' with \(rows + 1) values", "categorical_encoding: embedding"]) {
-            _ = try load("onehot")
+        Support.assertUserError(["wide.csv", "the encoded data", "GiB", "1 numbers and 0 category indices", "fewer rows"]) {
+            var pre = data.preprocessor
+            pre.categorical = []
+            pre.numeric = [.init(name: "c", mean: 0, std: 1)]
+            try pre.checkEncodedSize([("train", Int(physical))], source: dir + "/wide.csv")
         }
-        let embedded = try load("embedding")
-        XCTAssertEqual(embedded.train.rows, rows)
     }
 
     /// A file separated by ';' read with the default ',' gets a hint naming data.separator; the
@@ -105,8 +119,8 @@ final class DataLoaderTests: XCTestCase {
         let a = try LoadedData.load(source: try RunConfig.parse(text: text, path: dir + "/c.yaml").dataSource)
         let b = try LoadedData.load(source: try RunConfig.parse(text: text, path: dir + "/c.yaml").dataSource)
         XCTAssertEqual([a.train.rows, a.validation!.rows, a.test!.rows], [70, 20, 10])
-        XCTAssertEqual(a.validation!.dense, b.validation!.dense)
-        let all = Set(a.train.dense + a.validation!.dense + a.test!.dense)
+        XCTAssertEqual(a.validation!.denseFeatures(), b.validation!.denseFeatures())
+        let all = Set(a.train.denseFeatures() + a.validation!.denseFeatures() + a.test!.denseFeatures())
         XCTAssertEqual(all.count, 100, "the three splits are disjoint and cover every row")
     }
 

@@ -118,7 +118,7 @@ final class ParallelReadingTests: XCTestCase {
                 XCTAssertEqual(try TextFeatures.fit(name: "words", documents: documents, settings: config.dataSource.data.textFeatures, threads: t), one,
                                "hashing \(hashing), \(t) threads")
                 let many = try fitted.encode(table, split: "train", threads: t)
-                XCTAssertEqual(many.dense, encoded.dense); XCTAssertEqual(many.sparse, encoded.sparse)
+                XCTAssertEqual(many.denseFeatures(), encoded.denseFeatures()); XCTAssertEqual(many.sparse, encoded.sparse)
                 XCTAssertEqual(many.targets, encoded.targets); XCTAssertEqual(many.masks, encoded.masks)
                 XCTAssertEqual(many.checksum, encoded.checksum)
             }

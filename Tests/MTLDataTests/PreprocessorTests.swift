@@ -44,14 +44,14 @@ final class PreprocessorTests: XCTestCase {
         XCTAssertEqual(p.denseWidth, 1 + 4)
         let e = try p.encode(t, split: "train")
         // row 0: n = (1 - 3)/s, one-hot a; row 2: n missing -> 0
-        XCTAssertEqual(Array(e.dense[0..<5]), [Float(-2 / (8.0 / 3).squareRoot()), 1, 0, 0, 0])
-        XCTAssertEqual(Array(e.dense[10..<15]), [0, 1, 0, 0, 0])
+        XCTAssertEqual(Array(e.denseFeatures()[0..<5]), [Float(-2 / (8.0 / 3).squareRoot()), 1, 0, 0, 0])
+        XCTAssertEqual(Array(e.denseFeatures()[10..<15]), [0, 1, 0, 0, 0])
         XCTAssertEqual(e.targets[0], [1, 0, 0, 1])
         XCTAssertEqual(e.masks[0], [1, 1, 0, 1])
         XCTAssertEqual(e.labelCounts, [3])
         // An unseen category goes to the unknown bucket.
         let u = try p.encode(try table("n,c,y\n3,zzz,no\n"), split: "test")
-        XCTAssertEqual(u.dense, [0, 0, 0, 0, 1])
+        XCTAssertEqual(u.denseFeatures(), [0, 0, 0, 0, 1])
     }
 
     func testLabelOutsideTheRuleNamesFileLineAndValue() throws {
@@ -104,7 +104,7 @@ final class PreprocessorTests: XCTestCase {
         XCTAssertEqual(p.denseWidth, 5)
         let std = (60.0 / 9).squareRoot()
         let e = try p.encode(try table("n,y\n3,yes\n10,no\n-2,no\n?,no\n"), split: "test")
-        func row(_ r: Int) -> [Float] { Array(e.dense[r * 5..<(r + 1) * 5]) }
+        func row(_ r: Int) -> [Float] { Array(e.denseFeatures()[r * 5..<(r + 1) * 5]) }
         XCTAssertEqual(row(0), [Float(-1 / std), 1, 0.5, 0, 0])
         XCTAssertEqual(row(1), [Float(6 / std), 1, 1, 1, 2])      // the last bin extends upwards
         XCTAssertEqual(row(2), [Float(-6 / std), -1, 0, 0, 0])    // the first bin extends downwards
@@ -118,6 +118,22 @@ final class PreprocessorTests: XCTestCase {
         XCTAssertEqual(q.denseWidth, 2)
     }
 
+    /// What a split stores (a float per numeric column, a binned column's transformed value, an
+    /// index per one-hot column) gives back the dense rows exactly, bins and blocks in place.
+    func testStoredFormWritesTheDenseRows() throws {
+        let t = try table("a,b,c,y\n0,7,p,yes\n1,7,q,no\n2,7,p,no\n3,7,q,yes\n4,7,p,no\n")
+        let p = try Preprocessor.fit(source: try config("  numeric_bins: 2").dataSource, train: t)
+        XCTAssertEqual(p.numeric.map(\.width), [3, 1])   // b is constant: no bins
+        XCTAssertEqual(p.denseWidth, 7)
+        let e = try p.encode(try table("a,b,c,y\n3,7,q,yes\n?,9,r,no\n"), split: "test")
+        XCTAssertEqual(e.numbers.count, 4); XCTAssertEqual(e.binnedValues, [3, 2]); XCTAssertEqual(e.oneHot, [5, 6])
+        XCTAssertEqual(e.numberOffsets, [0, 3])
+        let s = Float(1 / 2.0.squareRoot())
+        XCTAssertEqual(e.denseFeatures(), [s, 1, 0.5, 0, 0, 1, 0,
+                                           0, 1, 0, 2, 0, 0, 1])   // a missing: its mean 2; r unknown
+        XCTAssertLessThan(e.storedBytes, 4 * e.denseFeatures().count + 4 * 4)
+    }
+
     func testLogNumeric() throws {
         let e1 = exp(1.0) - 1
         let t = try table("n,m,y\n\(e1),1,yes\n\(-e1),2,no\n")
@@ -126,7 +142,7 @@ final class PreprocessorTests: XCTestCase {
         XCTAssertEqual(p.numeric[0].std, 1, accuracy: 1e-12)
         XCTAssertEqual(p.numeric[1].log, nil)
         let x = try p.encode(try table("n,m,y\n\(exp(2.0) - 1),1,yes\n"), split: "test")
-        XCTAssertEqual(x.dense[0], 2, accuracy: 1e-6)
+        XCTAssertEqual(x.denseFeatures()[0], 2, accuracy: 1e-6)
         Support.assertUserError(["data.log_numeric", "'y'"]) {
             _ = try Preprocessor.fit(source: try self.config("  log_numeric: [y]").dataSource, train: t)
         }

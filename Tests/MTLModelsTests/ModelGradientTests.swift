@@ -11,7 +11,7 @@ final class ModelGradientTests: XCTestCase {
     func objective(_ model: MultiTaskModel, _ tasks: [Preprocessor.TaskEncoding], _ split: EncodedSplit, rows: Int,
                    context: ForwardContext, grads: [FloatBuffer], dense: FloatBuffer, onlyTask: Int? = nil) -> Double {
         // `dense` outlives the call: layers keep their input for the backward pass.
-        for i in 0..<(rows * split.denseWidth) { dense.pointer[i] = split.dense[i] }
+        split.writeDense(rows: 0..<rows, into: dense.pointer)
         split.categories.withUnsafeBufferPointer { c in
             model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: split.denseWidth), categories: c.baseAddress), context: context)
         }

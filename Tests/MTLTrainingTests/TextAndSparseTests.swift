@@ -177,7 +177,7 @@ final class TextAndSparseTests: XCTestCase {
             let tasks = data.preprocessor.tasks, split = data.train
             let pick = (0..<rows).map { $0 * 35 }   // rows of both files
             let dense = FloatBuffer(count: rows * split.denseWidth)
-            for (j, r) in pick.enumerated() { for c in 0..<split.denseWidth { dense.pointer[j * split.denseWidth + c] = split.dense[r * split.denseWidth + c] } }
+            split.writeDense(rows: pick, into: dense.pointer)
             let sparse = SparseBatch(width: split.sparse!.width, maxRows: rows)
             split.sparse!.fill(sparse, rows: pick)
             let targets = tasks.enumerated().map { t, task in pick.flatMap { r in split.targets[t][(r * task.targetWidth)..<((r + 1) * task.targetWidth)] } }

@@ -31,7 +31,7 @@ final class WeightingTests: XCTestCase {
     func forwardFirstRows(_ t: Trainer, _ rows: Int) -> FloatBuffer {
         let split = t.data.train, width = split.denseWidth
         let dense = FloatBuffer(count: rows * width)
-        for i in 0..<(rows * width) { dense.pointer[i] = split.dense[i] }
+        split.writeDense(rows: 0..<rows, into: dense.pointer)
         split.categories.withUnsafeBufferPointer { c in
             t.model.forward(BatchInput(dense: dense.matrix(rows: rows, cols: width), categories: c.baseAddress),
                             context: ForwardContext(training: true, seed: 3, step: 2))

@@ -15,12 +15,21 @@ extension Preprocessor {
             }
             return i
         }
-        let width = denseWidth
+        // Stored: a float per numeric column, the transformed value of a binned one, where a
+        // one-hot 1 falls (EncodedSplit writes the dense rows from them).
+        let width = numeric.count
         try checkEncodedSize([(split, rows)], source: table.file)
         var dense = [Float](repeating: 0, count: rows * width)
+        let binnedIndex = numeric.indices.filter { numeric[$0].bins > 0 }
+        var binnedSlot = [Int](repeating: -1, count: numeric.count)
+        for (k, j) in binnedIndex.enumerated() { binnedSlot[j] = k }
+        let nb = binnedIndex.count
+        var binned = [Double](repeating: 0, count: rows * nb)
+        let widest = numeric.map(\.width).max() ?? 1
         let useEmbedding = encoding == .embedding
-        let categoryColumns = useEmbedding ? categorical.count : 0
+        let categoryColumns = useEmbedding ? categorical.count : 0, oneHotColumns = useEmbedding ? 0 : categorical.count
         var categories = [Int32](repeating: 0, count: rows * categoryColumns)
+        var oneHot = [Int32](repeating: 0, count: rows * oneHotColumns)
 
         // What every piece reads: the columns, their offsets in a dense row and their lookups.
         let numericValues = try numeric.map { table.columns[try index($0.name)] }
@@ -54,14 +63,18 @@ extension Preprocessor {
         }
         let sparseParts: [SparseMatrix] = try dense.withUnsafeMutableBufferPointer { denseBuffer in
           try categories.withUnsafeMutableBufferPointer { categoryBuffer in
+           try binned.withUnsafeMutableBufferPointer { binnedBuffer in
+           try oneHot.withUnsafeMutableBufferPointer { oneHotBuffer in
             try allTargets.withUnsafeMutableBufferPointer { targetBuffer in
               try allMasks.withUnsafeMutableBufferPointer { maskBuffer in
                 // Each piece writes its own rows only.
-                let out = Unchecked((dense: denseBuffer.baseAddress, categories: categoryBuffer.baseAddress,
+                let out = Unchecked((dense: denseBuffer.baseAddress, categories: categoryBuffer.baseAddress, oneHot: oneHotBuffer.baseAddress,
+                                     binned: binnedBuffer.baseAddress,
                                      targets: targetBuffer.baseAddress, masks: maskBuffer.baseAddress))
                 return try Parallel.map(pieces.count, threads: threads) { p -> SparseMatrix in
                     var csr = SparseMatrix(width: sparseWidth)
                     var scratch = TextFeatures.Scratch()
+                    var encoded = [Float](repeating: 0, count: widest)
                     for r in pieces[p] {
                         if let base = out.value.dense {
                             for (j, col) in numeric.enumerated() {
@@ -74,18 +87,22 @@ extension Preprocessor {
                                     }
                                     x = col.transform(v)
                                 }
-                                let at = base + r * width + numericOffsets[j]
-                                col.encode(x, into: at)
-                                for k in 0..<col.width where !at[k].isFinite {
+                                try encoded.withUnsafeMutableBufferPointer { e in
+                                  guard let at = e.baseAddress else { return }
+                                  col.encode(x, into: at)
+                                  for k in 0..<col.width where !at[k].isFinite {
                                     throw UserError("\(table.place(r)): column '\(col.name)': '\(s)' is outside the range the model computes in once standardised (32-bit floats)",
                                                     hint: "rescale the column, list it in data.log_numeric, or mark such values missing in data.missing")
+                                  }
                                 }
+                                base[r * width + j] = encoded[0]
+                                if binnedSlot[j] >= 0 { out.value.binned?[r * nb + binnedSlot[j]] = x }
                             }
                         }
                         for (j, col) in categorical.enumerated() {
                             let k = categoricalValues[j].withCell(r) { b in categoricalLookups[j].id(of: b, hash: TermTable.hash(b)).map(Int.init) } ?? col.vocabulary.count
                             if useEmbedding { out.value.categories?[r * categoryColumns + j] = Int32(k) }
-                            else { out.value.dense?[r * width + categoricalOffsets[j] + k] = 1 }
+                            else { out.value.oneHot?[r * oneHotColumns + j] = Int32(categoricalOffsets[j] + k) }
                         }
                         if !sparseFields.isEmpty {
                             var fieldOffset: Int32 = 0
@@ -108,6 +125,8 @@ extension Preprocessor {
                 }
               }
             }
+           }
+           }
           }
         }
         let targets = tasks.indices.map { t in Array(allTargets[targetStarts[t]..<targetStarts[t + 1]]) }
@@ -125,8 +144,11 @@ extension Preprocessor {
             }
             sparseMatrix = csr
         }
-        return EncodedSplit(name: split, rows: rows, denseWidth: width, dense: dense,
-                            categoryColumns: categoryColumns, categories: categories,
+        let contiguous = numericOffsets == Array(0..<numeric.count)
+        return EncodedSplit(name: split, rows: rows, denseWidth: denseWidth, numbers: dense, numberWidth: width,
+                            numberOffsets: contiguous ? nil : numericOffsets,
+                            binnedValues: binned, binnedColumns: binnedIndex.map { (numericOffsets[$0], numeric[$0]) },
+                            oneHot: oneHot, oneHotColumns: oneHotColumns, categoryColumns: categoryColumns, categories: categories,
                             targets: targets, masks: masks, sparse: sparseMatrix)
     }
 
@@ -175,24 +197,21 @@ extension Preprocessor {
 }
 
 extension Preprocessor {
-    /// The bytes the dense arrays of `rows` encoded rows take: the features (numeric and one-hot
-    /// blocks), the embedding indices, and each task's targets and mask.
+    /// The bytes the dense arrays of `rows` encoded rows take: the numeric block, an index per
+    /// categorical column (one-hot or embedding), and each task's targets and mask.
     public func encodedBytes(rows: Int) -> Double {
-        let indices = encoding == .embedding ? categorical.count : 0
-        let perRow = Double(denseWidth) + Double(indices) + tasks.reduce(0.0) { $0 + Double($1.targetWidth + 1) }
+        let binned = numeric.reduce(0) { $0 + ($1.bins > 0 ? 2 : 0) }   // a double each
+        let perRow = Double(numeric.count + binned + categorical.count) + tasks.reduce(0.0) { $0 + Double($1.targetWidth + 1) }
         return Double(rows) * perRow * 4
     }
 
     /// Refuses, before anything is allocated, splits whose encoded arrays would not fit in this
-    /// machine's memory (a one-hot block of a column with very many values is the usual cause).
+    /// machine's memory.
     public func checkEncodedSize(_ splits: [(name: String, rows: Int)], source: String) throws {
         let total = splits.reduce(0.0) { $0 + encodedBytes(rows: $1.rows) }
         let rows = splits.map { "\($0.name) \($0.rows)" }.joined(separator: ", ")
-        let widest = categorical.max { $0.buckets < $1.buckets }
-        let why = encoding == .onehot && widest.map { $0.buckets > 1000 } == true
-            ? "; the widest one-hot block is column '\(widest?.name ?? "")' with \(widest?.buckets ?? 0) values" : ""
         try MachineMemory.check(total, what: "the encoded data of \(source)",
-                                breakdown: "rows \(rows), \(denseWidth) dense features each, 4 bytes a value\(why)",
-                                hint: "set data.categorical_encoding: embedding (one index per column instead of a one-hot block), drop or bucket wide columns, or use fewer rows")
+                                breakdown: "rows \(rows), \(numeric.count) numbers and \(categorical.count) category indices each, 4 bytes a value",
+                                hint: "use fewer rows, or drop columns")
     }
 }

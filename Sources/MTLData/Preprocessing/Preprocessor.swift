@@ -31,6 +31,10 @@ public struct Preprocessor: Codable, Equatable {
         /// first and last bins extend linearly beyond the training range.
         func encode(_ x: Double, into out: UnsafeMutablePointer<Float>) {
             out[0] = Float((x - mean) / std)
+            encodeBins(x, into: out)
+        }
+        /// The bins' part of `encode`: `out[1..<width]`.
+        public func encodeBins(_ x: Double, into out: UnsafeMutablePointer<Float>) {
             guard let e = edges, e.count > 1 else { return }
             for t in 1..<e.count {
                 let lo = e[t - 1], hi = e[t]

@@ -31,9 +31,7 @@ public enum Evaluator {
         while start < split.rows {
             let n = min(chunk, split.rows - start)
             if let s = sparse, let m = split.sparse { m.fill(s, rows: start..<(start + n)) }
-            split.dense.withUnsafeBufferPointer { d in
-                dense.pointer.update(from: d.baseAddress! + start * split.denseWidth, count: n * split.denseWidth)
-            }
+            split.writeDense(rows: start..<(start + n), into: dense.pointer)
             split.categories.withUnsafeBufferPointer { c in
                 let cats = split.categoryColumns > 0 ? c.baseAddress! + start * split.categoryColumns : nil
                 model.forward(BatchInput(dense: dense.matrix(rows: n, cols: split.denseWidth), categories: cats, sparse: sparse),

@@ -105,11 +105,10 @@ extension Trainer {
             }
         }
         let width = split.denseWidth, cats = split.categoryColumns
-        split.dense.withUnsafeBufferPointer { dense in
-            guard let base = dense.baseAddress else { return }
+        do {
             for j in 0..<localCount {
                 let row = order[globalStart + localStart + j]
-                (batchDense.pointer + j * width).update(from: base + row * width, count: width)
+                split.writeDense(row: row, into: batchDense.pointer + j * width)
                 for t in 0..<tasks.count {
                     let w = tasks[t].targetWidth
                     if w == 1 { batchTargets[t].pointer[j] = split.targets[t][row] }

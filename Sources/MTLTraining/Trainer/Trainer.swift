@@ -157,9 +157,7 @@ public final class Trainer {
         let rows = min(localCapacity, split.rows, 32)
         let width = split.denseWidth, cats = split.categoryColumns
         let members = model.members
-        split.dense.withUnsafeBufferPointer { d in
-            if let base = d.baseAddress { batchDense.pointer.update(from: base, count: rows * width) }
-        }
+        split.writeDense(rows: 0..<rows, into: batchDense.pointer)
         for i in 0..<(rows * cats) { batchCategories[i] = split.categories[i] }
         if let b = batchSparse, let m = split.sparse { m.fill(b, rows: 0..<rows) }
         batchCategories.withUnsafeBufferPointer { catPtr in

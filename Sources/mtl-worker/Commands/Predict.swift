@@ -74,9 +74,11 @@ struct Predict: ParsableCommand {
         if c > 0 { header += pre.categorical.map { "category:\($0.name)" } }
         if split.sparse != nil { header.append("sparse") }
         var text = header.joined(separator: ",") + "\n"
+        var row = [Float](repeating: 0, count: w)
         for r in 0..<split.rows {
             var fields = [String(table.lines[r])]
-            for j in 0..<w { fields.append(String(split.dense[r * w + j])) }
+            row.withUnsafeMutableBufferPointer { b in if let p = b.baseAddress { split.writeDense(row: r, into: p) } }
+            for j in 0..<w { fields.append(String(row[j])) }
             for j in 0..<c { fields.append(String(split.categories[r * c + j])) }
             if let s = split.sparse {
                 fields.append((s.rowStart[r]..<s.rowStart[r + 1]).map { "\(s.index[$0]):\(s.value[$0])" }.joined(separator: " "))
