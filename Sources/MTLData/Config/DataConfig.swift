@@ -157,6 +157,9 @@ public struct DataConfig: Sendable, Equatable {
     public var logNumeric: [String] = []
     /// Quantile bins of the piecewise linear encoding added beside each numeric value (0: none).
     public var numericBins: Int = 0
+    /// A data file larger than this on disk (MiB) is read, fitted and encoded in pieces of this
+    /// much text, so its text is never held whole (0: always whole).
+    public var chunkMB: Double = 256
     public var categorical: [String]? = nil
     public var drop: [String] = []
     public var categoricalEncoding: CategoricalEncoding = .onehot

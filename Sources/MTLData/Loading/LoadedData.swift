@@ -19,6 +19,8 @@ public struct LoadedData {
     public var digest: [String: UInt32] = [:]
     /// Rows dropped under `bad_rows: skip`, per file.
     public var skipped: [(file: String, count: Int, firstLine: Int, reason: String)]
+    /// The pieces the training file was read in (`data.chunk_mb`); 0: read whole.
+    public var pieces = 0
     /// Seconds spent reading and parsing the files, fitting the preprocessing, and encoding.
     public var seconds = Seconds()
     public struct Seconds: Encodable {
@@ -156,6 +158,7 @@ public struct LoadedData {
     /// work in the same order, so all ranks end with identical data.
     public static func load(source config: DataSource, preprocessor given: Preprocessor? = nil, comm: Communicator? = nil) throws -> LoadedData {
         if config.tasks.contains(where: { $0.files != nil }) { return try loadPerTask(config: config, preprocessor: given, comm: comm) }
+        if let chunk = chunkBytes(config) { return try loadInChunks(source: config, preprocessor: given, comm: comm, chunk: chunk) }
         let d = config.data
         let format = d.format
         var skipped: [(String, Int, Int, String)] = []

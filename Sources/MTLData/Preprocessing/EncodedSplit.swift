@@ -11,7 +11,7 @@ import CZlib
 /// instead of 646 floats.
 public struct EncodedSplit {
     public let name: String
-    public let rows: Int
+    public private(set) var rows: Int
     /// Floats per row the model reads.
     public let denseWidth: Int
     /// Per row, `numberWidth` floats: each numeric column's standardised value, written at
@@ -91,6 +91,30 @@ public struct EncodedSplit {
         var all = [Float](repeating: 0, count: rows * denseWidth)
         all.withUnsafeMutableBufferPointer { b in if let p = b.baseAddress { writeDense(rows: 0..<rows, into: p) } }
         return all
+    }
+
+    /// Room for `rows` rows in all, so that appending pieces does not grow the arrays by copies.
+    public mutating func reserve(rows total: Int) {
+        numbers.reserveCapacity(total * numberWidth); binnedValues.reserveCapacity(total * binnedColumns.count)
+        oneHot.reserveCapacity(total * oneHotColumns); categories.reserveCapacity(total * categoryColumns)
+        for t in targets.indices { targets[t].reserveCapacity(total * (rows > 0 ? targets[t].count / rows : 1)) }
+        for t in masks.indices { masks[t].reserveCapacity(total) }
+        sparse?.rowStart.reserveCapacity(total + 1)
+    }
+
+    /// Appends the rows of `other`, encoded by the same preprocessing.
+    public mutating func append(_ other: EncodedSplit) {
+        numbers += other.numbers; binnedValues += other.binnedValues; oneHot += other.oneHot; categories += other.categories
+        for t in targets.indices { targets[t] += other.targets[t] }
+        for t in masks.indices { masks[t] += other.masks[t] }
+        if var s = sparse, let o = other.sparse {
+            sparse = nil   // held once while it grows
+            let base = s.index.count
+            s.index += o.index; s.value += o.value
+            s.rowStart += o.rowStart.dropFirst().map { $0 + base }
+            sparse = s
+        }
+        rows += other.rows
     }
 
     /// The bytes the stored arrays take.

@@ -61,8 +61,16 @@ public struct TextTable {
     /// and split into fields on its own, and the pieces' rows are joined in file order, so the
     /// table (and the first error reported) is the same at any number of threads.
     public static func read(path: String, format: Format, threads: Int = Parallel.threads) throws -> TextTable {
-        let bytes = try readBytes(path: path)
+        try parse(bytes: try readBytes(path: path), path: path, format: format, threads: threads, continuing: nil).table
+    }
+
+    /// Parses `bytes`, the whole of `path` or (`continuing`) a later piece of it that starts at
+    /// a line start: its columns are then the earlier pieces' and its first line is `firstLine`.
+    /// Also returns the newlines the bytes hold.
+    static func parse(bytes: [UInt8], path: String, format: Format, threads: Int,
+                      continuing: (names: [String], firstLine: Int)?) throws -> (table: TextTable, newlines: Int) {
         let n = bytes.count
+        let lineBase = continuing?.firstLine ?? 1
         let comment = format.comment.map { Array($0.utf8) }
         // Piece boundaries, each the start of a line.
         var starts = [0]
@@ -74,24 +82,25 @@ public struct TextTable {
         }
         let pieces = (0..<starts.count).map { i in starts[i]..<(i + 1 < starts.count ? starts[i + 1] : n) }
 
-        var columnNames = format.columns
+        var columnNames = continuing?.names ?? format.columns
         var columns: [TextColumn] = columnNames.map { Array(repeating: TextColumn(), count: $0.count) } ?? []
         var lines: [Int] = []
         var skipped: [(Int, String)] = []
         var omitted: [String] = []
-        var resume = 0, resumeLine = 1   // where the pieces take over: the first row's line
+        var resume = 0, resumeLine = lineBase   // where the pieces take over: the first row's line
 
         let newlines: [Int] = try bytes.withUnsafeBufferPointer { buf in
             // Every piece's UTF-8 check and newline count; an error names the first bad byte in the file.
             let scans = try Parallel.map(pieces.count, threads: threads) { i in scanUTF8(buf, pieces[i]) }
             if let bad = scans.compactMap(\.bad).first {
-                var line = 1, lineStart = 0
+                var line = lineBase, lineStart = 0
                 for j in 0..<bad where buf[j] == 0x0A { line += 1; lineStart = j + 1 }
                 throw UserError("\(path):\(line): byte \(bad - lineStart + 1) of the line (0x\(String(buf[bad], radix: 16, uppercase: true))) is not UTF-8 text",
                                 hint: "convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8")
             }
 
-            // The header and the first row, in order: they decide the columns.
+            // The header and the first row, in order: they decide the columns (of the first piece).
+            if continuing != nil { return scans.map(\.newlines) }
             var split = Fields()
             var sawHeader = !format.header
             var start = 0, lineNumber = 0
@@ -141,10 +150,10 @@ public struct TextTable {
         }
 
         // The rest, piece by piece in parallel, each from its first line's number.
-        if resume < n && columnNames != nil && (resume > 0 || !format.header) {
+        if resume < n && columnNames != nil && (resume > 0 || !format.header || continuing != nil) {
             var firstLine = [Int](repeating: 0, count: pieces.count)
             var before = 0
-            for (i, p) in pieces.enumerated() { firstLine[i] = p.lowerBound >= resume ? 1 + before : resumeLine; before += newlines[i] }
+            for (i, p) in pieces.enumerated() { firstLine[i] = p.lowerBound >= resume ? lineBase + before : resumeLine; before += newlines[i] }
             let width = names.count
             var parsed = try bytes.withUnsafeBufferPointer { buf in
                 try Parallel.map(pieces.count, threads: threads) { i -> Piece in
@@ -171,7 +180,61 @@ public struct TextTable {
         table.skippedRows = skipped
         table.omittedColumns = omitted
         table.contentChecksum = try checksum(bytes, pieces: pieces, threads: threads)
-        return table
+        return (table, newlines.reduce(0, +))
+    }
+
+    /// Reads `path` in pieces of about `chunkBytes` of text, each cut at a line start and parsed
+    /// as `read` parses a whole file (the same columns, rows, line numbers, errors and skipped
+    /// rows), handing each to `body` in file order; only one piece is held at a time. `.gz` files
+    /// are inflated by zlib as they are read, so a file cut short or damaged is an error naming it
+    /// after the pieces before. Returns the CRC-32 of all the text (as `read` gives it) and its size.
+    public static func forEachChunk(path: String, format: Format, chunkBytes: Int, threads: Int = Parallel.threads,
+                                    _ body: (TextTable) throws -> Void) throws -> (checksum: UInt32, bytes: Int) {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw UserError("data file '\(path)' does not exist", hint: "data paths are relative to the config file's folder")
+        }
+        // gzread reads plain files as they are, and concatenated gzip members as one text.
+        guard let gz = gzopen(path, "rb") else { throw UserError("cannot open '\(path)' for reading") }
+        defer { gzclose(gz) }
+        _ = gzbuffer(gz, 1 << 20)
+        let target = max(chunkBytes, 1 << 12)
+        var pending: [UInt8] = [], block = [UInt8](repeating: 0, count: 1 << 20)
+        var names: [String]? = nil, line = 1, crc: UInt = 0, total = 0, ended = false
+        while !ended {
+            // Fill to the target, then on to a newline (a line longer than a piece stays whole).
+            while !ended && (pending.count < target || !pending.contains(0x0A)) {
+                let want = UInt32(min(block.count, max(target - pending.count, 1 << 16)))
+                let got = block.withUnsafeMutableBytes { gzread(gz, $0.baseAddress, want) }
+                var code: Int32 = 0
+                if got < 0 {
+                    let msg = String(cString: gzerror(gz, &code))
+                    throw UserError("\(path): cannot decompress after \(total + pending.count) bytes: \(msg)", hint: "is the file a complete gzip file?")
+                }
+                if got == 0 {
+                    let msg = String(cString: gzerror(gz, &code))
+                    if code != Z_OK {
+                        throw UserError("\(path): the gzip stream ends early after \(total + pending.count) bytes (\(msg)): the file is cut short or damaged",
+                                        hint: "download or copy the file again; `gzip -t \(path)` checks it")
+                    }
+                    ended = true
+                } else {
+                    pending.append(contentsOf: block[0..<Int(got)])
+                }
+            }
+            if pending.isEmpty && names != nil { break }
+            var cut = pending.count
+            if !ended, let last = pending.lastIndex(of: 0x0A) { cut = last + 1 }
+            let piece = cut == pending.count ? pending : Array(pending[0..<cut])
+            pending.removeSubrange(0..<cut)
+            let (table, newlines) = try parse(bytes: piece, path: path, format: format, threads: threads,
+                                              continuing: names.map { ($0, line) })
+            names = table.columnNames
+            line += newlines
+            crc = crc32_combine(crc, UInt(table.contentChecksum), off_t(piece.count))
+            total += piece.count
+            try body(table)
+        }
+        return (UInt32(truncatingIfNeeded: crc), total)
     }
 
     /// The CRC-32 of the bytes: each piece's on its thread, joined with zlib's crc32_combine.

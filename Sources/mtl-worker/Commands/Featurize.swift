@@ -30,10 +30,15 @@ struct Featurize: ParsableCommand {
         /// preprocessing's JSON: equal at any number of threads or ranks.
         var checksums: [String: UInt32]
         var columns: Preprocessor.ColumnRoles
+        /// Per split, the bytes its stored arrays take (`EncodedSplit.storedBytes`).
+        var storedBytes: [String: Int]
+        /// The pieces the training file was read in (`data.chunk_mb`); 0: whole.
+        var pieces: Int
         enum CodingKeys: String, CodingKey {
             case config, seconds, rows, columns
             case worldSize = "world_size", medianSeconds = "median_seconds", sparseNonzeros = "sparse_nonzeros"
             case sparseFields = "sparse_fields", denseWidth = "dense_width", stageSeconds = "stage_seconds", threads, checksums
+            case storedBytes = "stored_bytes", pieces
         }
     }
 
@@ -70,7 +75,9 @@ struct Featurize: ParsableCommand {
                 denseWidth: d.preprocessor.inputWidth,
                 checksums: Dictionary(splits.map { ($0.name, $0.checksum) }, uniquingKeysWith: { a, _ in a })
                     .merging(["preprocessor": stableHash32(try d.preprocessor.json())]) { a, _ in a },
-                columns: d.preprocessor.columnRoles), pretty: true))
+                columns: d.preprocessor.columnRoles,
+                storedBytes: Dictionary(splits.map { ($0.name, $0.storedBytes) }, uniquingKeysWith: { a, _ in a }),
+                pieces: d.pieces), pretty: true))
         }
     }
 }
