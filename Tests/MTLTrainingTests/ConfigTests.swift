@@ -178,5 +178,8 @@ final class ConfigTests: XCTestCase {
         let census = try RunConfig.load(path: Support.root + "/configs/census-income.yaml")
         XCTAssertEqual(census.data.testHeadAsValidation, 0.5)
         XCTAssertEqual(census.tasks.map(\.column), ["income_50k", "marital_stat"])
+        let ctr = try RunConfig.load(path: Support.root + "/configs/synthetic-ctr.yaml")
+        XCTAssertEqual(ctr.data.separator, "\t")
+        XCTAssertEqual(ctr.data.categorical?.count, 26)
     }
 }
