@@ -160,6 +160,8 @@ public struct DataConfig: Sendable, Equatable {
     /// A data file larger than this on disk (MiB) is read, fitted and encoded in pieces of this
     /// much text, so its text is never held whole (0: always whole).
     public var chunkMB: Double = 256
+    /// A folder where the encoded data is kept for later runs (`DataCache`); nil: none.
+    public var cache: String? = nil
     public var categorical: [String]? = nil
     public var drop: [String] = []
     public var categoricalEncoding: CategoricalEncoding = .onehot

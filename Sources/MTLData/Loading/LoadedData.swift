@@ -21,6 +21,9 @@ public struct LoadedData {
     public var skipped: [(file: String, count: Int, firstLine: Int, reason: String)]
     /// The pieces the training file was read in (`data.chunk_mb`); 0: read whole.
     public var pieces = 0
+    /// What `data.cache` did: nothing, read the arrays back, or kept them.
+    public var cache: CacheUse = .none
+    public enum CacheUse: String, Encodable { case none, read, written }
     /// Seconds spent reading and parsing the files, fitting the preprocessing, and encoding.
     public var seconds = Seconds()
     public struct Seconds: Encodable {
@@ -157,6 +160,32 @@ public struct LoadedData {
     /// uses `preprocessor`, from a checkpoint) and encodes every split. Every rank does the same
     /// work in the same order, so all ranks end with identical data.
     public static func load(source config: DataSource, preprocessor given: Preprocessor? = nil, comm: Communicator? = nil) throws -> LoadedData {
+        guard let folder = config.data.cache.map(config.resolve) else { return try loadFiles(source: config, preprocessor: given, comm: comm) }
+        // With data.cache: the arrays read back when the config and files are unchanged, else read
+        // from the files and kept (by rank 0) for the next run.
+        let clock = Date()
+        var problem: String? = nil
+        if var cached = DataCache.read(config, folder: folder, problem: &problem), given == nil || given == cached.preprocessor {
+            cached.seconds = Seconds(read: Date().timeIntervalSince(clock))
+            cached.cache = .read
+            if let t = config.data.test, cached.digest[config.resolve(t)] == cached.digest[config.resolve(config.data.train)] {
+                cached.warnings.append("\(config.resolve(t)): the test data equals the training data; test metrics will not measure generalisation")
+            }
+            try cached.check(config)
+            return cached
+        }
+        var loaded = try loadFiles(source: config, preprocessor: given, comm: comm)
+        if let p = problem { loaded.warnings.append(p) }
+        if (comm?.rank ?? 0) == 0 && given == nil {
+            do { try DataCache.write(loaded, config: config, folder: folder); loaded.cache = .written } catch {
+                loaded.warnings.append("data.cache: the encoded data could not be kept in '\(folder)' (\(error)); the next run reads the files again")
+            }
+        }
+        return loaded
+    }
+
+    /// `load` from the data files.
+    static func loadFiles(source config: DataSource, preprocessor given: Preprocessor?, comm: Communicator?) throws -> LoadedData {
         if config.tasks.contains(where: { $0.files != nil }) { return try loadPerTask(config: config, preprocessor: given, comm: comm) }
         if let chunk = chunkBytes(config) { return try loadInChunks(source: config, preprocessor: given, comm: comm, chunk: chunk) }
         let d = config.data

@@ -30,6 +30,7 @@ extension ConfigReader {
         c.logNumeric = try strings("log_numeric") ?? []
         c.numericBins = try int("numeric_bins", default: 0, min: 0, max: ConfigLimits.width)
         c.chunkMB = try double("chunk_mb", default: c.chunkMB, range: 0...1_048_576)
+        c.cache = try string("cache")
         c.text = try strings("text") ?? []
         if var tf = try child("text_features") { c.textFeatures = try tf.textFeatures() }
         for var sc in try children("sparse") ?? [] {

@@ -1,3 +1,4 @@
+import MTLCore
 import ArgumentParser
 import Foundation
 import MTLCompare

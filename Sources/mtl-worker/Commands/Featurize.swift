@@ -34,11 +34,13 @@ struct Featurize: ParsableCommand {
         var storedBytes: [String: Int]
         /// The pieces the training file was read in (`data.chunk_mb`); 0: whole.
         var pieces: Int
+        /// What `data.cache` did on the last repeat: none, read, written.
+        var cache: LoadedData.CacheUse
         enum CodingKeys: String, CodingKey {
             case config, seconds, rows, columns
             case worldSize = "world_size", medianSeconds = "median_seconds", sparseNonzeros = "sparse_nonzeros"
             case sparseFields = "sparse_fields", denseWidth = "dense_width", stageSeconds = "stage_seconds", threads, checksums
-            case storedBytes = "stored_bytes", pieces
+            case storedBytes = "stored_bytes", pieces, cache
         }
     }
 
@@ -77,7 +79,7 @@ struct Featurize: ParsableCommand {
                     .merging(["preprocessor": stableHash32(try d.preprocessor.json())]) { a, _ in a },
                 columns: d.preprocessor.columnRoles,
                 storedBytes: Dictionary(splits.map { ($0.name, $0.storedBytes) }, uniquingKeysWith: { a, _ in a }),
-                pieces: d.pieces), pretty: true))
+                pieces: d.pieces, cache: d.cache), pretty: true))
         }
     }
 }

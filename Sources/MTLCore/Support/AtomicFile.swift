@@ -1,5 +1,4 @@
 import Foundation
-import MTLCore
 #if canImport(Glibc)
 import Glibc
 #endif
