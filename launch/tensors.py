@@ -4,7 +4,7 @@
   tensors.py difference A B     relative L2 difference of B's parameters from A's
   tensors.py reported S E       1 if summary.json S reports the test metrics of the
                                 `mtl-worker evaluate --split test` output E: the same tasks and
-                                metrics, each equal up to summation order (relative 1e-9: a run
+                                metrics, each equal up to summation order (relative 1e-6: a run
                                 on several ranks sums its test loss over their shards)
 """
 import array
@@ -48,7 +48,10 @@ def main(argv):
         def close(x, y):
             if x is None or y is None:
                 return x is None and y is None
-            return abs(x - y) <= 1e-9 * max(1.0, abs(x), abs(y))
+            # Training's evaluation and `evaluate` run the same model over the same rows in
+            # chunks of different sizes, so the sums differ in their last bits (measured up to
+            # 2e-8 relative on adult); another checkpoint's metrics differ by far more.
+            return abs(x - y) <= 1e-6 * max(1.0, abs(x), abs(y))
         print(int(a.keys() == b.keys() and all(a[t].keys() == b[t].keys() and all(close(a[t][k], b[t][k]) for k in a[t]) for t in a)))
     else:
         sys.exit(__doc__)
