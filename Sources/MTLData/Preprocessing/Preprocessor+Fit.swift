@@ -81,8 +81,7 @@ extension Preprocessor {
                                 hint: "numeric feature columns are: \(numericNames.joined(separator: ", "))")
             }
             self.numericNames = numericNames; self.categoricalNames = categoricalNames
-            numeric = numericNames.map { NumericSums(probe: NumericColumn(name: $0, mean: 0, std: 1, log: d.logNumeric.contains($0) ? true : nil),
-                                                     keepValues: d.numericBins > 0) }
+            numeric = numericNames.map { NumericSums(probe: NumericColumn(name: $0, mean: 0, std: 1, log: d.logNumeric.contains($0) ? true : nil)) }
             categoryTables = categoricalNames.map { _ in TermTable(capacity: 64) }
             categoryCounts = categoricalNames.map { _ in [] }
             missingTable = TermTable(Array(missing))
@@ -162,7 +161,7 @@ extension Preprocessor {
         let probe: NumericColumn
         var sum = 0.0, sumSq = 0.0, n = 0
         var values: [Double] = []
-        init(probe: NumericColumn, keepValues: Bool) { self.probe = probe }
+        init(probe: NumericColumn) { self.probe = probe }
 
         mutating func add(_ cells: TextColumn, of train: TextTable, keepValues: Bool, missing: Set<String>) throws {
             let name = probe.name

@@ -105,21 +105,19 @@ extension Trainer {
             }
         }
         let width = split.denseWidth, cats = split.categoryColumns
-        do {
-            for j in 0..<localCount {
-                let row = order[globalStart + localStart + j]
-                split.writeDense(row: row, into: batchDense.pointer + j * width)
-                for t in 0..<tasks.count {
-                    let w = tasks[t].targetWidth
-                    if w == 1 { batchTargets[t].pointer[j] = split.targets[t][row] }
-                    else { for c in 0..<w { batchTargets[t].pointer[j * w + c] = split.targets[t][row * w + c] } }
-                    for k in 0..<members {
-                        batchMasks[t].pointer[k * localCount + j] = split.masks[t][row] * model.sampleWeight(member: k, row: row)
-                    }
+        for j in 0..<localCount {
+            let row = order[globalStart + localStart + j]
+            split.writeDense(row: row, into: batchDense.pointer + j * width)
+            for t in 0..<tasks.count {
+                let w = tasks[t].targetWidth
+                if w == 1 { batchTargets[t].pointer[j] = split.targets[t][row] }
+                else { for c in 0..<w { batchTargets[t].pointer[j * w + c] = split.targets[t][row * w + c] } }
+                for k in 0..<members {
+                    batchMasks[t].pointer[k * localCount + j] = split.masks[t][row] * model.sampleWeight(member: k, row: row)
                 }
-                for c in 0..<cats { batchCategories[j * cats + c] = split.categories[row * cats + c] }
-                sampleIDs[j] = localStart + j
             }
+            for c in 0..<cats { batchCategories[j * cats + c] = split.categories[row * cats + c] }
+            sampleIDs[j] = localStart + j
         }
         if let b = batchSparse, let m = split.sparse {
             m.fill(b, rows: (0..<localCount).lazy.map { order[globalStart + localStart + $0] })
