@@ -141,6 +141,7 @@ public final class WatchedCommunicator: Communicator, FinalizableCommunicator {
     public func allreduceSum(_ buffer: UnsafeMutableBufferPointer<Double>) throws { try watched(0) { try inner.allreduceSum(buffer) } }
     public func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws { try watched(1) { try inner.broadcast(buffer, root: root) } }
     public func allgather(_ value: UInt64) throws -> [UInt64] { try watched(2) { try inner.allgather(value) } }
+    public func allgather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws { try watched(2) { try inner.allgather(buffer, counts: counts) } }
     public func barrier() throws { try watched(3) { try inner.barrier() } }
     public func split(color: Int, key: Int) throws -> Communicator {
         WatchedCommunicator(try watched(4) { try inner.split(color: color, key: key) }, watchdog: watchdog)

@@ -16,6 +16,10 @@ public protocol Communicator: AnyObject {
     func broadcast(_ buffer: UnsafeMutableRawBufferPointer, root: Int) throws
     /// Every rank's value, indexed by rank.
     func allgather(_ value: UInt64) throws -> [UInt64]
+    /// Every rank's part of `buffer` to every rank, in place: rank r's part is `counts[r]`
+    /// elements starting after the parts of the ranks before it, and each rank's own part is in
+    /// place before the call (`counts` the same on every rank).
+    func allgather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws
     /// Waits until every rank has arrived.
     func barrier() throws
     /// Splits the ranks into groups (MPI_Comm_split): ranks passing the same `color` form one

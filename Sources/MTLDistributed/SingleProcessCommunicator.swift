@@ -15,6 +15,7 @@ public final class SingleProcessCommunicator: Communicator {
         precondition(root == 0, "broadcast root \(root) out of range for a single process")
     }
     public func allgather(_ value: UInt64) throws -> [UInt64] { [value] }
+    public func allgather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {}
     public func barrier() throws {}
     public func split(color: Int, key: Int) throws -> Communicator { SingleProcessCommunicator() }
     public func abort(code: Int32) -> Never { exit(code) }

@@ -126,6 +126,25 @@ public final class MPICommunicator: Communicator, FinalizableCommunicator {
         return all
     }
 
+    public func allgather(_ buffer: UnsafeMutableBufferPointer<Float>, counts: [Int]) throws {
+        guard size > 1, let base = buffer.baseAddress else { return }
+        precondition(counts.count == size && counts.reduce(0, +) <= buffer.count, "allgather: \(counts.count) counts for \(size) ranks")
+        let limit = Int(Int32.max)
+        if counts.reduce(0, +) <= limit {
+            var c32 = counts.map { Int32($0) }, d32 = [Int32](repeating: 0, count: size)
+            for r in 1..<size { d32[r] = d32[r - 1] + c32[r - 1] }
+            try Self.check(MPI_Allgatherv(mtl_mpi_in_place(), 0, Float.mpiDatatype, base, &c32, &d32, Float.mpiDatatype, comm),
+                           "MPI_Allgatherv")
+        } else {
+            // Beyond MPI's Int32 counts: each rank's part as a (chunked) broadcast from it.
+            var start = 0
+            for r in 0..<size {
+                try broadcast(UnsafeMutableRawBufferPointer(start: base + start, count: counts[r] * MemoryLayout<Float>.stride), root: r)
+                start += counts[r]
+            }
+        }
+    }
+
     public func barrier() throws {
         try Self.check(MPI_Barrier(comm), "MPI_Barrier")
     }

@@ -10,6 +10,7 @@ public final class CrossStitchModel: MultiTaskModel {
     public let maxRows: Int
     public let taskOutputs: [Int]
     let input: InputStage
+    public var sparseLayers: [SparseLinear] { input.sparse.map { [$0] } ?? [] }
     /// units[l][t]: layer l of column t.
     let units: [[Sequential]]
     let stitches: [ParameterEntry]

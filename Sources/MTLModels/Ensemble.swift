@@ -13,6 +13,7 @@ public final class EnsembleModel: MultiTaskModel {
     public let taskOutputs: [Int]
     public let members: Int
     let models: [MultiTaskModel]
+    public var sparseLayers: [SparseLinear] { models.flatMap(\.sparseLayers) }
     let bootstrap: Bool
     let seed: UInt64
     private let stacked: [FloatBuffer]

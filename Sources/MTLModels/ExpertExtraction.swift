@@ -10,6 +10,7 @@ public class ExtractionModel: MultiTaskModel {
     public let maxRows: Int
     public let taskOutputs: [Int]
     let input: InputStage
+    public var sparseLayers: [SparseLinear] { input.sparse.map { [$0] } ?? [] }
     let levels: [ExtractionLevel]
     let towers: [Sequential]
     private let inputGradient: FloatBuffer

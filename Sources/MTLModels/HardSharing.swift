@@ -8,6 +8,7 @@ public final class HardSharingModel: SharedRepresentationModel {
     public let maxRows: Int
     public let taskOutputs: [Int]
     let input: InputStage
+    public var sparseLayers: [SparseLinear] { input.sparse.map { [$0] } ?? [] }
     let trunk: Sequential
     let heads: [Sequential]
     private let trunkGradient: FloatBuffer

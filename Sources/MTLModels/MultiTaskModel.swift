@@ -31,6 +31,9 @@ public protocol MultiTaskModel: AnyObject {
     func backward(_ gradient: (Int) -> Matrix)
     /// The weight of a training row for a member (bootstrap resampling); 1 when not resampled.
     func sampleWeight(member: Int, row: Int) -> Float
+    /// The projections of the sparse block (text, sparse columns), one per input stage, whose
+    /// table gradients the trainer may take apart from the backward pass (`SparseLinear.deferred`).
+    var sparseLayers: [SparseLinear] { get }
     /// Appends the forward pass for inference to `b` (Inference/Lowering.swift): per task, per
     /// member, the value holding its outputs.
     func lower(_ b: GraphBuilder) -> [[InferenceGraph.Value]]

@@ -15,6 +15,7 @@ public final class TaskAttentionModel: MultiTaskModel {
     public let maxRows: Int
     public let taskOutputs: [Int]
     let input: InputStage
+    public var sparseLayers: [SparseLinear] { input.sparse.map { [$0] } ?? [] }
     let fields: [(start: Int, width: Int)]
     let d: Int
     let tokenWeights: [ParameterEntry]

@@ -14,6 +14,7 @@ public class TowerModel: MultiTaskModel {
     let stopGradient: Bool
     /// One input stage per tower when it has parameters, else one for all.
     let inputs: [InputStage]
+    public var sparseLayers: [SparseLinear] { inputs.compactMap(\.sparse) }
     let towers: [Sequential]
     let heads: [Sequential]
     let width: Int

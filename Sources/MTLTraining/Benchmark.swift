@@ -10,12 +10,13 @@ import MTLWeighting
 /// data from a fixed random linear teacher, timed between barriers.
 public enum Benchmark {
     public struct Result {
-        public var workload: Workload
+        public var workload: String
         public var worldSize: Int
         public var batchPerRank: Int
         public var steps: Int
         public var seconds: Double
-        public var samplesPerSecond: Double { Double(worldSize * batchPerRank * steps) / seconds }
+        /// Rows of the global batches per second (the last step of an epoch may be smaller).
+        public var samplesPerSecond: Double
         public var parameters: Int
         /// Rank 0's phases over the timed steps.
         public var phases: StepPhases
@@ -106,17 +107,28 @@ public enum Benchmark {
         let config = try self.config(workload: workload, globalBatch: batchPerRank * comm.size, weighting: weighting, updateEvery: updateEvery,
                                      gradients: gradients)
         let data = syntheticData(rows: rows, dim: dim, tasks: tasks, seed: 0)
+        return try run(name: workload.rawValue, config: config, data: data, steps: steps, warmup: warmup, comm: comm, logger: logger)
+    }
+
+    /// Times `steps` training steps (after `warmup`) of `config` on `data`'s training split, at the
+    /// config's global batch, between barriers: the reference workloads, or a user's config
+    /// (`bench --config`), whose data, model, weighting and optimizer it trains as `train` would.
+    public static func run(name: String, config: RunConfig, data: LoadedData, steps: Int, warmup: Int,
+                           comm: Communicator, logger: Logger) throws -> Result {
         let trainer = try Trainer(config: config, data: data, comm: comm, logger: logger)
         let perEpoch = trainer.stepsPerEpoch
         var order = trainer.permutation(epoch: 0)
-        var epoch = 0, s = 0
+        guard perEpoch > 0, !order.isEmpty else { throw UserError("bench: the training split has no rows to train on") }
+        var epoch = 0, s = 0, samples = 0
         func next() throws {
-            if s == perEpoch - 1 || (s + 1) * trainer.globalBatch > rows { epoch += 1; order = trainer.permutation(epoch: epoch); s = 0 }
+            if s == perEpoch { epoch += 1; order = trainer.permutation(epoch: epoch); s = 0 }
             try trainer.trainStep(order: order, batchIndex: s)
+            samples += trainer.shard(step: s, rows: order.count).globalCount
             s += 1
         }
         for _ in 0..<warmup { try next() }
         try comm.barrier()
+        samples = 0
         trainer.phases = StepPhases()
         let start = Date()
         for _ in 0..<steps { try next() }
@@ -127,8 +139,8 @@ public enum Benchmark {
         let graph = trainer.model.inferenceGraph(layout: data.preprocessor.layout)
         try comm.barrier()
         let rate = sgemmRate()
-        return Result(workload: workload, worldSize: comm.size, batchPerRank: batchPerRank, steps: steps,
-                      seconds: seconds, parameters: trainer.parameterCount, phases: phases,
+        return Result(workload: name, worldSize: comm.size, batchPerRank: trainer.globalBatch / comm.size, steps: steps,
+                      seconds: seconds, samplesPerSecond: Double(samples) / seconds, parameters: trainer.parameterCount, phases: phases,
                       flopsPerSample: 6 * Double(graph.forwardMultiplyAdds), sgemmGFLOPS: rate)
     }
 }

@@ -62,6 +62,14 @@ public final class SparseLinear {
     private unowned let store: ParameterStore
     private let output: FloatBuffer
     private var input: SparseBatch?
+    /// When set, `backward` keeps the output gradient of its rows in `pendingGradient` (rows x
+    /// outputSize) and adds the bias gradient, but nothing into the table: a trainer whose ranks
+    /// own table rows gathers the global batch's output gradients and adds each row's share
+    /// itself (`Trainer`'s owned-row step), so a rank never holds a gradient for rows it does not update.
+    public var deferred = false
+    private var pending = FloatBuffer(count: 0)
+    /// The output gradients kept by the last deferred backward pass.
+    public var pendingGradient: UnsafePointer<Float> { UnsafePointer(pending.pointer) }
 
     public init(_ name: String, inputSize: Int, outputSize: Int, maxRows: Int, store: ParameterStore) {
         self.inputSize = inputSize
@@ -90,6 +98,16 @@ public final class SparseLinear {
     public func backward(_ dy: UnsafePointer<Float>, stride: Int) {
         guard let x = input else { preconditionFailure("SparseLinear.backward before forward") }
         let p = outputSize, dw = store.gradient(weight), db = store.gradient(bias)
+        if deferred {
+            // Grows once to the largest batch (maxRows), so the steady-state step allocates nothing.
+            if pending.count < x.rows * p { pending = FloatBuffer(count: max(x.rows, output.count / max(p, 1)) * p) }
+            for r in 0..<x.rows {
+                let g = dy + r * stride
+                VectorKernels.add(g, into: db, count: p)
+                (pending.pointer + r * p).update(from: g, count: p)
+            }
+            return
+        }
         for r in 0..<x.rows {
             let g = dy + r * stride
             VectorKernels.add(g, into: db, count: p)

@@ -94,7 +94,9 @@ public final class TrainingRun {
             logger.info("\(line)")
             let table = trainer.sparseTables.reduce(0) { $0 + $1.count }
             if table > 0 {
-                let how = trainer.lazyRows ? "lazy (only the table rows a batch touches)" : "dense"
+                let how = !trainer.lazyRows ? "dense"
+                    : trainer.ownsTableRows ? "lazy (only the table rows a batch touches; row j updated by rank j mod \(comm.size), its new values sent to the others)"
+                    : "lazy (only the table rows a batch touches)"
                 let why = config.training.sparseUpdates == .auto ? " (training.sparse_updates: auto, lazy from \(SparseUpdates.autoLazyParameters))" : ""
                 logger.info("sparse updates: \(how) for \(table) parameters in sparse tables\(why)")
             }
@@ -226,7 +228,10 @@ public final class TrainingRun {
             let seconds = Date().timeIntervalSince(epochStart)
             invocationSamples += t.epochRows
             progress?.end()
+            // Rank 0 writes the epoch's checkpoint with every table row's optimizer state.
+            try t.collectTableState()
             if comm.isRoot { try endEpoch(losses: losses, seconds: seconds) }
+            t.releaseTableState()
             if t.epoch < total, try t.stopRequested() {
                 if comm.isRoot { logger.info("stopped by a signal after epoch \(t.epoch) of \(total); continue with --resume") }
                 stoppedEarly = true
@@ -331,6 +336,8 @@ public final class TrainingRun {
         let all = try comm.allgather(bytes: mine).map { bytes in
             bytes.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) }
         }
+        try t.collectTableState()
+        defer { t.releaseTableState() }
         guard comm.isRoot else { return }
         var meta = try metadata()
         meta.position = t.positionInEpoch

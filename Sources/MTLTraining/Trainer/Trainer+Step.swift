@@ -70,17 +70,27 @@ extension Trainer {
                     let n = members * localCount * tasks[t].outputs, g = outputGradients[t].pointer, f = Float(w[t])
                     for i in 0..<n { g[i] *= f }
                 }
-                timed(\.backward) { model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) } }
+                if ownsTableRows {
+                    timed(\.backward) { backwardDeferringTables() }
+                } else {
+                    timed(\.backward) { model.backward { outputGradients[$0].matrix(rows: members * localCount, cols: tasks[$0].outputs) } }
+                }
             }
-            try timed(\.communication) { try synchronizeGradients() }
+            try timed(\.communication) { try ownsTableRows ? synchronizeOwnedRows() : synchronizeGradients() }
             losses.afterStep(losses: stepLosses, step: step, learningRate: rate)
             weightSums.record(w)
         }
-        timed(\.optimizer) {
-            if config.training.clipNorm > 0 {
-                clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
+        if ownsTableRows {
+            if config.training.clipNorm > 0 { try timed(\.optimizer) { try clipOwnedGradientNorm(maxNorm: Float(config.training.clipNorm)) } }
+            timed(\.optimizer) { applyOwnedUpdate(learningRate: rate) }
+            try timed(\.communication) { try gatherOwnedRows() }
+        } else {
+            timed(\.optimizer) {
+                if config.training.clipNorm > 0 {
+                    clipGradientNorm(model.store.gradients.pointer, count: model.store.count, maxNorm: Float(config.training.clipNorm))
+                }
+                applyUpdate(learningRate: rate)
             }
-            applyUpdate(learningRate: rate)
         }
         if weighting.needsLossesAfterUpdate {
             // The same rows and dropout masks again, no backward pass (FAMO learns from how far each loss fell).

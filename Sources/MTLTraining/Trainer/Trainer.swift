@@ -87,6 +87,16 @@ public final class Trainer {
     let lazyRows: Bool
     var touchStamp: [Int] = []
     var touchedRows: [Int32] = []
+    /// Lazy updates on several ranks with a loss-weighting method: table row j belongs to rank
+    /// j mod ranks (Trainer+OwnedRows.swift). Each rank adds the gathered output gradients of the
+    /// global batch into the rows it owns, updates those, and sends their new values to the others.
+    let ownsTableRows: Bool
+    /// The sparse projections whose tables are split by owner (with `ownsTableRows`).
+    let ownedLayers: [SparseLinear]
+    var gatheredGradients = FloatBuffer(count: 0)
+    var gatheredValues = FloatBuffer(count: 0)
+    /// Per rank: the step's touched rows that it owns, in `touchedRows` order.
+    var ownedTouched: [[Int32]] = []
     /// The global batch of the step in progress.
     var currentBatch: (order: [Int], start: Int, count: Int) = ([], 0, 0)
     var currentLocalCount = 0
@@ -133,6 +143,11 @@ public final class Trainer {
         }
         lazyRows = lazy && !sparseTables.isEmpty && data.train.sparse != nil
         synchronizer = GradientSynchronizer(comm: comm, store: model.store, sparseTables: sparseTables)
+        let layers = model.sparseLayers
+        ownsTableRows = lazyRows && comm.size > 1 && !weighting.combinesGradients
+            && layers.map(\.weight.name).sorted() == sparseTables.map(\.name).sorted()
+        ownedLayers = ownsTableRows ? layers : []
+        ownedTouched = [[Int32]](repeating: [], count: comm.size)
         if weighting.combinesGradients {
             zeroOutputs = tasks.map { FloatBuffer(count: members * capacity * $0.outputs) }
             if config.weighting.gradients == .representation, let rep = model as? SharedRepresentationModel {
@@ -215,6 +230,7 @@ public final class Trainer {
         }
         try comm.broadcast(UnsafeMutableRawBufferPointer(model.store.values.buffer), root: 0)
         try comm.broadcast(UnsafeMutableRawBufferPointer(optimizerState.buffer), root: 0)
+        releaseTableState()
         var weightingState = weighting.flatState
         if !weightingState.isEmpty {
             try weightingState.withUnsafeMutableBytes { try comm.broadcast($0, root: 0) }
