@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 /// A row-major view of Float32 memory owned elsewhere: (rows, cols), row stride = cols.
 public struct Matrix {
     public var pointer: UnsafeMutablePointer<Float>
@@ -21,12 +24,24 @@ public final class FloatBuffer {
 
     public init(count: Int, value: Float = 0) {
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
+        let bytes = max(count, 1) * 4
+        let huge = 1 << 21
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: bytes >= Self.hugePagesFrom ? huge : 64)
+        if bytes >= Self.hugePagesFrom {
+            // Large buffers (a sparse projection's table, its gradient and optimizer state, read a
+            // row here and a row there) in 2 MB pages where the kernel offers them on request
+            // (transparent_hugepage=madvise, Debian's default): a row's first touch then misses the
+            // TLB far less often. Before the first write, so the pages are made huge.
+            _ = madvise(raw, bytes / huge * huge, MADV_HUGEPAGE)
+        }
         pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
         pointer.initialize(repeating: value, count: max(count, 1))
     }
 
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
+
+    /// Buffers of at least this many bytes ask for huge pages.
+    static let hugePagesFrom = 1 << 25
 
     public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
 
